@@ -1,0 +1,10 @@
+"""skloop: scikit-learn estimators that train small transformers to learn algorithms.
+
+Public estimators are importable from the top level; data generators live in
+:mod:`skloop.datasets` and metrics in :mod:`skloop.metrics`.
+"""
+
+from .pca import ExactPCA, PowerIterationPCA
+
+__all__ = ["ExactPCA", "PowerIterationPCA"]
+__version__ = "0.1.0"

@@ -1,0 +1,129 @@
+"""Classical algorithms for the leading principal components, batched over matrices (torch).
+
+These are the exact references the learned models are measured against. They know nothing
+of the estimator API: inputs are tensors of already validated, preprocessed matrices in
+scikit-learn orientation, ``X`` of shape ``(N, n, d)`` (rows are points, zero-padded rows
+allowed) and per-matrix point counts ``n_points`` of shape ``(N,)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+__all__ = [
+    "second_moment",
+    "top_eigenvectors",
+    "power_iteration",
+    "random_query_vectors",
+    "flip_signs",
+]
+
+
+def second_moment(X: torch.Tensor, n_points: torch.Tensor) -> torch.Tensor:
+    """Uncentered second moments ``Σ = XᵀX / n``, shape ``(N, d, d)``."""
+    return X.transpose(1, 2) @ X / n_points.to(X.dtype)[:, None, None]
+
+
+def top_eigenvectors(X: torch.Tensor, n_points: torch.Tensor, n_components: int) -> torch.Tensor:
+    """Top ``n_components`` eigenvectors of each ``Σ`` (batched ``eigh``), shape ``(N, d, k)``.
+
+    Columns are in decreasing order of eigenvalue.
+    """
+    _, eigenvectors = torch.linalg.eigh(second_moment(X, n_points))  # ascending
+    return eigenvectors[:, :, -n_components:].flip(-1)
+
+
+def _orthonormalize(V: torch.Tensor) -> torch.Tensor:
+    """Unit columns for one vector per matrix, a reduced QR for several."""
+    if V.shape[-1] == 1:
+        # The clamp keeps an (improbable) exactly-annihilated vector at 0 instead of NaN.
+        return V / V.norm(dim=1, keepdim=True).clamp_min(torch.finfo(V.dtype).tiny)
+    return torch.linalg.qr(V).Q
+
+
+def power_iteration(
+    X: torch.Tensor,
+    n_points: torch.Tensor,
+    V: torch.Tensor,
+    n_iter: int,
+    shift: float | None = None,
+    method: str = "auto",
+) -> torch.Tensor:
+    """Normalized power (or orthogonal) iteration on ``Σ = XᵀX / n``, batched.
+
+    Each step is ``V ← orth(Σ V)``, or with a shift ``ρ`` the step the looped transformer
+    learns, ``V ← orth((I + ρΣ) V)`` (a power iteration on ``Σ + I/ρ``). ``orth`` scales a
+    single vector to unit norm and takes the Q factor of a QR for several (orthogonal
+    iteration, which converges to the top ``k`` eigenvectors in order).
+
+    Parameters
+    ----------
+    X : Tensor of shape (N, n, d)
+        Preprocessed matrices, rows are points (zero rows past ``n_points`` allowed).
+    n_points : Tensor of shape (N,)
+        Points per matrix (the ``n`` of ``Σ``).
+    V : Tensor of shape (N, d, k)
+        Starting vectors.
+    n_iter : int
+        Number of iterations.
+    shift : float or None, default=None
+        ``ρ`` of the shifted iteration; ``None`` is the classical power method.
+    method : {"auto", "gram", "matrix_free"}, default="auto"
+        ``"gram"`` forms ``Σ`` once (``O(n d²)``) and then costs ``O(d² k)`` per step;
+        ``"matrix_free"`` computes ``Xᵀ(X V)/n`` (``O(n d k)`` per step). ``"auto"`` picks the
+        cheaper one for the given sizes.
+
+    Returns
+    -------
+    V : Tensor of shape (N, d, k)
+        Orthonormal columns after ``n_iter`` steps.
+    """
+    n, d = X.shape[1], X.shape[2]
+    if method == "auto":
+        method = "gram" if d * (n + n_iter) < 2 * n_iter * n else "matrix_free"
+    scale = n_points.to(X.dtype)[:, None, None]
+    if method == "gram":
+        sigma = second_moment(X, n_points)
+
+        def apply_sigma(V):
+            return sigma @ V
+
+    elif method == "matrix_free":
+        Xt = X.transpose(1, 2)
+
+        def apply_sigma(V):
+            return Xt @ (X @ V) / scale
+
+    else:
+        raise ValueError(f"method must be 'auto', 'gram' or 'matrix_free'; got {method!r}.")
+    V = _orthonormalize(V)
+    for _ in range(n_iter):
+        V = apply_sigma(V) if shift is None else V + shift * apply_sigma(V)
+        V = _orthonormalize(V)
+    return V
+
+
+def random_query_vectors(rng: np.random.RandomState, n_matrices: int, n_features: int,
+                         n_components: int = 1) -> np.ndarray:
+    """Uniformly random orthonormal starting vectors, shape ``(N, d, k)``, from ``rng``."""
+    V = rng.standard_normal((n_matrices, n_features, n_components))
+    if n_components == 1:
+        return V / np.linalg.norm(V, axis=1, keepdims=True)
+    return np.linalg.qr(V)[0]
+
+
+def flip_signs(components: np.ndarray) -> np.ndarray:
+    """Make the largest-magnitude coordinate of every vector positive (``svd_flip``'s rule).
+
+    Parameters
+    ----------
+    components : ndarray of shape (..., d)
+
+    Returns
+    -------
+    components : ndarray of shape (..., d)
+    """
+    idx = np.argmax(np.abs(components), axis=-1)[..., None]
+    signs = np.sign(np.take_along_axis(components, idx, axis=-1))
+    return components * np.where(signs == 0, 1.0, signs)

@@ -1,0 +1,135 @@
+"""Every bad input raises a clear ValueError/TypeError naming the problem."""
+
+import numpy as np
+import pytest
+
+from skloop import ExactPCA, PowerIterationPCA
+from skloop._validation import check_matrix_batch, preprocess_points
+from skloop.datasets import make_sphere_matrices
+
+GOOD = make_sphere_matrices(4, n_points=6, n_features=3, random_state=0)
+
+
+def _with(value, index=(1, 2, 0)):
+    X = GOOD.copy()
+    X[index] = value
+    return X
+
+
+def _zero_point():
+    X = GOOD.copy()
+    X[2, 3] = 0.0
+    return X
+
+
+BAD_INPUTS = [
+    ("nan", _with(np.nan), ValueError, "NaN"),
+    ("inf", _with(np.inf), ValueError, "infinity"),
+    ("empty batch", np.empty((0, 6, 3)), ValueError, "empty batch"),
+    ("empty list", [], ValueError, "empty batch"),
+    ("no points", np.empty((2, 0, 3)), ValueError, "0 points"),
+    ("no features", np.empty((2, 6, 0)), ValueError, "0 features"),
+    ("1-D", np.ones(5), ValueError, "3-D array"),
+    ("2-D", np.ones((6, 3)), ValueError, r"X\[np.newaxis\]"),
+    ("4-D", np.ones((2, 2, 6, 3)), ValueError, "3-D array"),
+    ("zero-norm point", _zero_point(), ValueError, "zero-norm point"),
+    ("complex", GOOD.astype(complex), TypeError, "complex"),
+    ("strings", np.full((2, 6, 3), "a"), TypeError, "strings"),
+    ("objects", np.array([[[object()] * 3] * 6] * 2), TypeError, "non-numeric"),
+    ("None", None, TypeError, "3-D array"),
+    ("scalar", 3.0, TypeError, "3-D array"),
+    ("string", "abc", TypeError, "3-D array"),
+    (
+        "ragged features",
+        [np.ones((4, 3)), np.ones((4, 2))],
+        ValueError,
+        "different numbers of features",
+    ),
+    ("ragged 1-D member", [np.ones((4, 3)), np.ones(3)], ValueError, r"X\[1\] must be a 2-D"),
+    ("ragged nan member", [np.ones((4, 3)), np.full((5, 3), np.nan)], ValueError, "NaN"),
+]
+
+
+@pytest.mark.parametrize("estimator", [ExactPCA(), PowerIterationPCA(3)], ids=["exact", "power"])
+@pytest.mark.parametrize("label, X, error, message", BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
+def test_bad_input_at_fit_and_predict(estimator, label, X, error, message):
+    with pytest.raises(error, match=message):
+        estimator.fit(X)
+    fitted = estimator.fit(GOOD)
+    before = fitted.predict(GOOD) if isinstance(fitted, ExactPCA) else None
+    with pytest.raises(error, match=message):
+        fitted.predict(X)
+    if before is not None:  # a failed call leaves the fitted model intact
+        np.testing.assert_array_equal(fitted.predict(GOOD), before)
+
+
+def test_wrong_feature_count_at_predict_transform_score():
+    est = PowerIterationPCA(2).fit(GOOD)
+    other = make_sphere_matrices(2, n_points=6, n_features=4, random_state=0)
+    for method in (est.predict, est.transform, est.score):
+        with pytest.raises(ValueError, match="expecting 3 features"):
+            method(other)
+
+
+def test_zero_after_centering_and_all_zero_matrix():
+    X = np.ones((2, 4, 3))
+    X[0, :, 0] = [1.0, 2.0, 3.0, 4.0]  # only matrix 0 has any spread ...
+    with pytest.raises(ValueError, match="zero-norm point.*after centering"):
+        ExactPCA(center=True).fit(X)
+    zero = np.zeros((2, 4, 3))
+    zero[0, 0, 0] = 1.0
+    with pytest.raises(ValueError, match="all-zero matrix"):
+        ExactPCA(normalize_points=False).fit(zero)
+    # Without normalization a zero point is harmless (it adds nothing to Σ).
+    X = GOOD.copy()
+    X[0, 0] = 0.0
+    assert ExactPCA(normalize_points=False).fit(X).predict(X).shape == (4, 3)
+
+
+def test_huge_values_normalize_exactly_or_raise_without_normalization():
+    huge = GOOD * 1e300
+    pred = ExactPCA().fit(huge).predict(huge)
+    np.testing.assert_allclose(pred, ExactPCA().fit(GOOD).predict(GOOD), atol=1e-12)
+    with pytest.raises(ValueError, match="overflows"):
+        ExactPCA(normalize_points=False).fit(huge)
+
+
+BAD_PARAMS = [
+    (ExactPCA(n_components=0), ValueError, "n_components must be >= 1"),
+    (ExactPCA(n_components=4), ValueError, "n_components=4 must be <= n_features=3"),
+    (ExactPCA(n_components=1.5), TypeError, "n_components must be an int"),
+    (ExactPCA(center="yes"), TypeError, "center must be a bool"),
+    (ExactPCA(normalize_points=None), TypeError, "normalize_points must be a bool"),
+    (PowerIterationPCA(n_iter=0), ValueError, "n_iter must be >= 1"),
+    (PowerIterationPCA(n_iter=-3), ValueError, "n_iter must be >= 1"),
+    (PowerIterationPCA(shift=-1.0), ValueError, "shift must be a finite float >= 0"),
+    (PowerIterationPCA(shift=np.inf), ValueError, "shift must be a finite float >= 0"),
+    (PowerIterationPCA(shift="big"), TypeError, "shift must be None or a float"),
+    (PowerIterationPCA(method="svd"), ValueError, "method must be"),
+]
+
+
+@pytest.mark.parametrize("estimator, error, message", BAD_PARAMS, ids=[m for _, _, m in BAD_PARAMS])
+def test_bad_hyper_parameters(estimator, error, message):
+    with pytest.raises(error, match=message):
+        estimator.fit(GOOD)
+
+
+def test_ragged_lists_are_padded_with_their_own_point_counts():
+    rng = np.random.default_rng(0)
+    matrices = [rng.standard_normal((n, 3)) for n in (2, 5)]
+    batch = check_matrix_batch(matrices)
+    assert batch.ragged and batch.data.shape == (2, 5, 3)
+    np.testing.assert_array_equal(batch.n_points, [2, 5])
+    np.testing.assert_array_equal(batch.data[0, 2:], 0.0)
+    normalized = preprocess_points(batch, center=True)
+    np.testing.assert_array_equal(normalized.data[0, 2:], 0.0)  # padding stays zero
+    np.testing.assert_allclose(np.linalg.norm(normalized.data[1], axis=1), 1.0)
+    # A list of equal-sized matrices is an ordinary batch.
+    assert not check_matrix_batch([m[:2] for m in matrices]).ragged
+
+
+def test_integer_and_boolean_matrices_are_converted():
+    X = (GOOD > 0).astype(int) + 1
+    assert check_matrix_batch(X).data.dtype == np.float64
+    assert ExactPCA().fit(X > 0.5).predict(X > 0.5).shape == (4, 3)
