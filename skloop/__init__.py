@@ -4,7 +4,7 @@ Public estimators are importable from the top level; data generators live in
 :mod:`skloop.datasets` and metrics in :mod:`skloop.metrics`.
 """
 
-from .pca import ExactPCA, PowerIterationPCA
+from .pca import ExactPCA, LoopedTransformerPCA, PowerIterationPCA
 
-__all__ = ["ExactPCA", "PowerIterationPCA"]
+__all__ = ["ExactPCA", "LoopedTransformerPCA", "PowerIterationPCA"]
 __version__ = "0.1.0"

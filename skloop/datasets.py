@@ -19,6 +19,7 @@ __all__ = [
     "make_spiked_matrices",
     "load_digit_matrices",
     "load_image_patch_matrices",
+    "load_wine_matrices",
 ]
 
 
@@ -293,6 +294,38 @@ def load_digit_matrices(n_matrices=500, n_points=16, n_features=8, *, random_sta
     rng = check_random_state(random_state)
     pixels = load_digits().data.astype(np.float64)
     return _sample_matrices(pixels, n_matrices, n_points, n_features, rng, "load_digits")
+
+
+def load_wine_matrices(n_matrices=500, n_points=16, n_features=13, *, random_state=None):
+    """Real data matrices from scikit-learn's wine recognition data (no download).
+
+    Each matrix takes ``n_features`` random features (all 13 by default) and ``n_points``
+    random samples; points are scaled to unit norm and not centered. The raw features have
+    very different scales (proline is in the hundreds), so the leading component is close to
+    the largest-scale feature's axis: a large eigengap but an anisotropic, non-rotation-invariant
+    distribution, on which a finite-sample trained model shows its error floor.
+
+    Parameters
+    ----------
+    n_matrices : int, default=500
+        Number of matrices.
+    n_points : int, default=16
+        Samples per matrix (at most 178).
+    n_features : int, default=13
+        Features per matrix (at most 13).
+    random_state : int, RandomState instance or None, default=None
+        Seed or generator for reproducible draws.
+
+    Returns
+    -------
+    X : ndarray of shape (n_matrices, n_points, n_features)
+        Unit-norm points.
+    """
+    from sklearn.datasets import load_wine
+
+    n_matrices, n_points, n_features = _check_sizes(n_matrices, n_points, n_features)
+    rng = check_random_state(random_state)
+    return _sample_matrices(load_wine().data, n_matrices, n_points, n_features, rng, "load_wine")
 
 
 def _patch_shape(n_features: int) -> tuple[int, int]:

@@ -6,6 +6,7 @@ from skloop.datasets import (
     default_multiplicities,
     load_digit_matrices,
     load_image_patch_matrices,
+    load_wine_matrices,
     make_spectrum_matrices,
     make_sphere_matrices,
     make_spiked_matrices,
@@ -17,6 +18,7 @@ GENERATORS = [
     make_spiked_matrices,
     load_digit_matrices,
     load_image_patch_matrices,
+    load_wine_matrices,
 ]
 
 

@@ -1,5 +1,6 @@
-"""Principal components of batches of matrices: exact baselines (and learned models)."""
+"""Principal components of batches of matrices: the looped transformer and exact baselines."""
 
 from ._baselines import ExactPCA, PowerIterationPCA
+from ._estimator import LoopedTransformerPCA
 
-__all__ = ["ExactPCA", "PowerIterationPCA"]
+__all__ = ["ExactPCA", "LoopedTransformerPCA", "PowerIterationPCA"]

@@ -47,6 +47,10 @@ class BaseMatrixPCA(TransformerMixin, BaseEstimator):
         check_bool(self.center, "center")
         check_bool(self.normalize_points, "normalize_points")
 
+    def _fixed_n_features(self) -> bool:
+        """Whether ``predict`` needs the feature count seen in ``fit`` (default: yes)."""
+        return True
+
     def _check_params(self) -> None:
         """Validate the estimator-specific hyper-parameters (subclasses extend)."""
 
@@ -61,7 +65,8 @@ class BaseMatrixPCA(TransformerMixin, BaseEstimator):
             self.n_features_in_ = batch.n_features
         else:
             check_is_fitted(self)
-            check_n_features(batch, self.n_features_in_, type(self).__name__)
+            if self._fixed_n_features():
+                check_n_features(batch, self.n_features_in_, type(self).__name__)
         return preprocess_points(batch, center=self.center, normalize_points=self.normalize_points)
 
     def fit(self, X, y=None):

@@ -1,0 +1,420 @@
+"""LoopedTransformerPCA: the looped transformer of the power-method paper as an estimator."""
+
+from __future__ import annotations
+
+import copy
+import numbers
+import warnings
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
+from skorch.callbacks import Callback
+from skorch.utils import to_tensor
+
+from .._torch import LoopNet, resolve_device, seed_from, torch_threads, training_callbacks
+from .._validation import MatrixBatch
+from ..metrics import subspace_of_batch
+from ._algorithms import random_query_vectors
+from ._base import BaseMatrixPCA, check_bool, check_int
+from ._model import INITS, LoopedLinearAttention
+from ._objectives import layerwise_loss, one_step_target, subspace_loss
+
+__all__ = ["LoopedTransformerPCA"]
+
+_OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}
+# lr="auto" for SGD, times d (the scalars move by ~lr/d per step). Measured at d = 8, 13 on
+# Task 1/2 and wine (2000 matrices, 40 epochs): the LN layerwise manifold is stable and takes
+# large steps; the end-to-end manifold is a saddle that large steps leave (wine, lr = d: ρ → −965);
+# the no-LN unnormalized quadratic has curvature ~ n E[tr Σ²], and wine diverges at 0.5 d.
+_AUTO_LR_PER_FEATURE = {
+    ("layerwise", "rms", "normalized"): 2.0,
+    ("layerwise", None, "unnormalized"): 0.25,
+}
+# Rows per forward pass at predict time: bounds memory, large enough to amortize overhead.
+_PREDICT_CHUNK = 8192
+
+
+def active_scalars(W_pv: np.ndarray, W_kq: np.ndarray) -> tuple[float, float]:
+    """``u`` = mean diagonal of ``W_pv[21]``, ``w`` = mean diagonal of ``W_kq[12]``."""
+    d = W_pv.shape[0] // 2
+    return float(np.mean(np.diag(W_pv[d:, :d]))), float(np.mean(np.diag(W_kq[:d, d:])))
+
+
+def _weights(net, d: int) -> tuple[np.ndarray, np.ndarray]:
+    with torch.no_grad():
+        W_pv, W_kq = net.module_.weights(d)
+    return W_pv.detach().cpu().numpy().copy(), W_kq.detach().cpu().numpy().copy()
+
+
+class _RecordActiveScalars(Callback):
+    """Log ``u``, ``w`` and ``ρ = u·w`` of the power-method blocks after every epoch."""
+
+    def on_epoch_end(self, net, **kwargs):
+        u, w = active_scalars(*_weights(net, net.module_.n_features))
+        net.history.record("u", u)
+        net.history.record("w", w)
+        net.history.record("rho", u * w)
+
+
+class _RedrawQueries(Callback):
+    """Online training: fresh query vectors for every matrix at the start of each epoch."""
+
+    def __init__(self, seed):
+        self.seed = seed
+
+    def initialize(self):
+        self.rng_ = np.random.RandomState(self.seed)
+        return self
+
+    def on_epoch_begin(self, net, dataset_train=None, **kwargs):
+        if len(net.history) <= 1:  # the first epoch keeps the queries drawn in fit
+            return
+        v = dataset_train.X["v"]
+        fresh = random_query_vectors(self.rng_, v.shape[0], v.shape[1])[:, :, 0]
+        v.copy_(torch.from_numpy(fresh))
+
+
+class _LoopedPCANet(LoopNet):
+    """skorch net whose loss is one of the paper's objectives (target derived from X)."""
+
+    def __init__(self, *args, objective="end_to_end", target="normalized",
+                 normalize_output_in_loss=True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.objective = objective
+        self.target = target
+        self.normalize_output_in_loss = normalize_output_in_loss
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        if self.objective == "end_to_end":
+            projector = to_tensor(y_true, device=self.device)
+            return subspace_loss(y_pred, projector, self.normalize_output_in_loss)
+        inputs = to_tensor(X, device=self.device)
+        target = one_step_target(inputs["X"], inputs["n_points"], inputs["v"], self.target)
+        return layerwise_loss(y_pred, target)
+
+
+class LoopedTransformerPCA(BaseMatrixPCA):
+    """A looped linear-attention transformer trained to predict the leading principal component.
+
+    Each data matrix ``A`` (rows are points) and a query vector ``v`` are embedded as the
+    tokens ``Z = [[Aᵀ, 0], [0, v]]``; one layer ``Norm(Z + (1/n) W_pv Z Zᵀ W_kq Z)`` with
+    trainable ``2d × 2d`` matrices is applied ``n_loops`` times with shared weights, and the
+    prediction is the bottom half of the query token. With the column normalization (LN) the
+    trained layer provably becomes one shifted power iteration ``v ← (I + ρΣ)v / ||·||``
+    (Wu, Zhang & Cao, 2026). Training runs through skorch, on CUDA when available.
+
+    Parameters
+    ----------
+    n_loops : int, default=3
+        Training depth ``L`` of the end-to-end objective, and the default inference depth.
+    normalization : {"rms", None}, default="rms"
+        ``"rms"``: every token divided by its norm after each layer (the paper's LN, an
+        RMSNorm without scale constant, gain or bias); ``None``: no normalization.
+    objective : {"end_to_end", "layerwise"}, default="end_to_end"
+        ``"end_to_end"``: the looped model's squared distance to the leading principal
+        subspace (Thm 4.1; without LN outside the paper's analysis). ``"layerwise"``: one layer
+        trained on one power step from ``v`` (Thms 4.2, 4.3), looped at inference.
+    target : {"normalized", "unnormalized"}, default="normalized"
+        Layerwise target: ``Σv/||Σv||`` or, without LN only, ``AᵀA v`` (no ``1/n``).
+    inference_loops : int or None, default=None
+        Loops at ``predict``/``transform``/``score``; ``None`` uses ``n_loops``. Looping deeper
+        than the training depth is what Thms 4.6–4.7 analyse.
+    n_components : int, default=1
+        Number of components; only 1 is supported so far.
+    init : {"paper", "paper_swap", "random"}, default="paper"
+        ``"paper"``: ``W_pv = 0``, ``W_kq[12] = I`` (the theory's init); ``"paper_swap"``:
+        ``W_pv[21] = I``, ``W_kq = 0``; ``"random"``: i.i.d. ``N(0, init_scale²)`` entries (outside
+        the theory; warns).
+    init_scale : float, default=0.01
+        Standard deviation of the ``"random"`` init.
+    parametrization : {"full", "scalar"}, default="full"
+        ``"full"`` trains both ``2d × 2d`` matrices (the paper's model); ``"scalar"`` trains only
+        the active scalars ``u, w`` (an exact shifted power method, usable at any feature count
+        at predict time), with the step divided by ``d`` so that it follows the full model's
+        trajectory.
+    normalize_output_in_loss : bool, default=True
+        End-to-end loss on ``y/||y||``. ``False`` is the literal loss, whose degenerate minimum
+        ``y → 0`` random or perturbed inits reach at large angles.
+    mask_query : bool, default=False
+        Exclude the query token from ``ZZᵀ`` (irrelevant on the power-method manifold).
+    online : bool, default=False
+        Draw fresh query vectors for every training matrix at each epoch.
+    lr : float or "auto", default="auto"
+        Learning rate. The active scalars move by about ``lr/d`` per step, so the paper's
+        ``lr=0.1`` needs ~10⁵ steps; ``"auto"`` scales with ``d`` for SGD so that a few hundred
+        steps give a useful model: ``2d`` for the LN layerwise objective (a stable manifold),
+        ``0.25d`` for the no-LN unnormalized target (a stiff quadratic), ``0.5d`` otherwise;
+        ``0.03`` for Adam. ``lr=0.1`` with ``max_epochs=2000`` is the paper's
+        setting.
+    batch_size : int, default=128
+        Matrices per SGD step (the paper's value).
+    max_epochs : int, default=50
+        Passes over the training matrices.
+    optimizer : {"sgd", "adam"}, default="sgd"
+        Plain SGD as in the paper, or Adam.
+    center : bool, default=False
+        Center each matrix first (sklearn ``PCA``'s convention; the paper does not).
+    normalize_points : bool, default=True
+        Scale every point to unit norm (the paper's assumption).
+    device : str, default="auto"
+        Torch device; ``"auto"`` picks CUDA when available.
+    n_threads : int or None, default=1
+        Torch CPU threads during ``fit``/``predict`` (restored afterwards). One thread is the
+        fastest for these small batched products on few cores; ``None`` leaves torch's setting.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the random init, the shuffling, the training query vectors and the query vectors
+        drawn at each ``predict`` (the same as :class:`PowerIterationPCA`'s with that seed).
+    verbose : int, default=0
+        ``1`` prints skorch's epoch log with a progress bar.
+    callbacks : list of skorch callbacks or None, default=None
+        Extra callbacks (checkpoints, early stopping on ``train_loss``, LR schedules, ...).
+
+    Attributes
+    ----------
+    net_ : skorch.NeuralNet
+        The trained net; ``net_.module_`` is the torch module.
+    W_pv_, W_kq_ : ndarray of shape (2 n_features, 2 n_features)
+        Learned weights (``2d × 2d``; built from ``u, w`` for the scalar parametrization).
+    u_, w_ : float
+        Mean diagonals of the active blocks ``W_pv[21]`` and ``W_kq[12]``.
+    rho_ : float
+        Learned gain ``u_ · w_`` of the shifted power iteration.
+    history_ : skorch.History
+        Per epoch: ``train_loss`` and the active scalars ``u``, ``w``, ``rho``.
+    n_features_in_ : int
+        Feature count seen in ``fit``.
+
+    See Also
+    --------
+    PowerIterationPCA : the algorithm the model learns (``shift=rho_`` with LN).
+    ExactPCA : the exact components.
+
+    References
+    ----------
+    L. Wu, C. Zhang, Y. Cao, *Looped Transformers with Layer Normalization Provably Learn the
+    Power Method*, arXiv:2606.00605, 2026.
+
+    Examples
+    --------
+    >>> from skloop import LoopedTransformerPCA
+    >>> from skloop.datasets import make_sphere_matrices
+    >>> X = make_sphere_matrices(256, n_points=16, n_features=4, random_state=0)
+    >>> model = LoopedTransformerPCA(n_loops=2, max_epochs=5, random_state=0).fit(X)
+    >>> model.predict(X).shape
+    (256, 4)
+    >>> bool(model.rho_ > 0)
+    True
+    """
+
+    def __init__(
+        self,
+        n_loops=3,
+        *,
+        normalization="rms",
+        objective="end_to_end",
+        target="normalized",
+        inference_loops=None,
+        n_components=1,
+        init="paper",
+        init_scale=0.01,
+        parametrization="full",
+        normalize_output_in_loss=True,
+        mask_query=False,
+        online=False,
+        lr="auto",
+        batch_size=128,
+        max_epochs=50,
+        optimizer="sgd",
+        center=False,
+        normalize_points=True,
+        device="auto",
+        n_threads=1,
+        random_state=None,
+        verbose=0,
+        callbacks=None,
+    ):
+        self.n_loops = n_loops
+        self.normalization = normalization
+        self.objective = objective
+        self.target = target
+        self.inference_loops = inference_loops
+        self.n_components = n_components
+        self.init = init
+        self.init_scale = init_scale
+        self.parametrization = parametrization
+        self.normalize_output_in_loss = normalize_output_in_loss
+        self.mask_query = mask_query
+        self.online = online
+        self.lr = lr
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.optimizer = optimizer
+        self.center = center
+        self.normalize_points = normalize_points
+        self.device = device
+        self.n_threads = n_threads
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+
+    # ------------------------------------------------------------------ validation
+    def _check_params(self):
+        check_int(self.n_loops, "n_loops", 1)
+        if self.inference_loops is not None:
+            check_int(self.inference_loops, "inference_loops", 1)
+        if self.n_components != 1:
+            raise ValueError(
+                f"n_components={self.n_components} is not supported yet: "
+                "LoopedTransformerPCA predicts the leading component only (n_components=1)."
+            )
+        choices = {
+            "normalization": ("rms", None),
+            "objective": ("end_to_end", "layerwise"),
+            "target": ("normalized", "unnormalized"),
+            "init": INITS,
+            "parametrization": ("full", "scalar"),
+            "optimizer": tuple(_OPTIMIZERS),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}; got {getattr(self, name)!r}.")
+        if (self.objective, self.normalization, self.target) == (
+            "layerwise", "rms", "unnormalized"
+        ):
+            raise ValueError(
+                "target='unnormalized' needs normalization=None: an LN layer outputs unit "
+                "vectors and cannot match AᵀAv, whose norm grows with n."
+            )
+        for name in ("normalize_output_in_loss", "mask_query", "online"):
+            check_bool(getattr(self, name), name)
+        if not (isinstance(self.init_scale, numbers.Real) and self.init_scale > 0):
+            raise ValueError(f"init_scale must be a float > 0; got {self.init_scale!r}.")
+        if not (self.lr == "auto" or (
+            isinstance(self.lr, numbers.Real) and not isinstance(self.lr, bool)
+            and np.isfinite(self.lr) and self.lr > 0
+        )):
+            raise ValueError(f"lr must be 'auto' or a finite float > 0; got {self.lr!r}.")
+        check_int(self.batch_size, "batch_size", 1)
+        check_int(self.max_epochs, "max_epochs", 1)
+        check_int(self.verbose, "verbose", 0)
+        if self.n_threads is not None:
+            check_int(self.n_threads, "n_threads", 1)
+        if self.init == "random":
+            warnings.warn(
+                "init='random' is outside the paper's theory: the learned layer need not be a "
+                "power iteration (and the literal end-to-end loss can collapse to y -> 0).",
+                UserWarning,
+                stacklevel=3,
+            )
+
+    def _fixed_n_features(self):
+        return self.parametrization == "full"
+
+    def _learning_rate(self, n_features: int) -> float:
+        if self.lr == "auto":
+            lr = 0.03 if self.optimizer == "adam" else _AUTO_LR_PER_FEATURE.get(
+                (self.objective, self.normalization, self.target), 0.5
+            ) * n_features
+        else:
+            lr = float(self.lr)
+        # The scalar model's gradient in u is d times that of each diagonal entry of the full
+        # model's block (math note §3.3): dividing by d follows the same trajectory.
+        return lr / n_features if self.parametrization == "scalar" else lr
+
+    # ------------------------------------------------------------------ training
+    def _fit(self, batch: MatrixBatch):
+        d = batch.n_features
+        rng = check_random_state(self.random_state)
+        module_seed, shuffle_seed, online_seed = (seed_from(rng) for _ in range(3))
+        v = random_query_vectors(rng, batch.n_matrices, d)[:, :, 0]
+        inputs = {
+            "X": torch.from_numpy(batch.data),
+            "n_points": torch.from_numpy(batch.n_points),
+            "v": torch.from_numpy(v),
+        }
+        projector = None
+        if self.objective == "end_to_end":
+            projector = torch.from_numpy(subspace_of_batch(batch).projector)
+        callbacks = [("active_scalars", _RecordActiveScalars())]
+        if self.online:
+            callbacks.append(("redraw_queries", _RedrawQueries(online_seed)))
+        net = _LoopedPCANet(
+            LoopedLinearAttention,
+            module__n_features=d,
+            module__normalization=self.normalization,
+            module__parametrization=self.parametrization,
+            module__init=self.init,
+            module__init_scale=float(self.init_scale),
+            module__mask_query=self.mask_query,
+            module__n_loops=self.n_loops if self.objective == "end_to_end" else 1,
+            module__seed=module_seed,
+            objective=self.objective,
+            target=self.target,
+            normalize_output_in_loss=self.normalize_output_in_loss,
+            optimizer=_OPTIMIZERS[self.optimizer],
+            lr=self._learning_rate(d),
+            batch_size=self.batch_size,
+            max_epochs=self.max_epochs,
+            iterator_train__shuffle=True,
+            iterator_train__seed=shuffle_seed,
+            callbacks=callbacks + training_callbacks(self.verbose, self.callbacks),
+            device=resolve_device(self.device),
+            verbose=self.verbose,
+        )
+        with torch_threads(self.n_threads):
+            net.fit(inputs, projector)
+        self.net_ = net
+        self.history_ = net.history
+        self._read_weights()
+
+    def _read_weights(self):
+        """Refresh the fitted weight attributes from the trained module."""
+        self.W_pv_, self.W_kq_ = _weights(self.net_, self.n_features_in_)
+        self.u_, self.w_ = active_scalars(self.W_pv_, self.W_kq_)
+        self.rho_ = self.u_ * self.w_
+
+    def _with_weights(self, W_pv, W_kq):
+        """A copy of this fitted model whose layer uses the given ``2d × 2d`` weights."""
+        if self.parametrization != "full":
+            raise ValueError("Replacing the weights needs parametrization='full'.")
+        model = copy.deepcopy(self)
+        module = model.net_.module_
+        with torch.no_grad():
+            module.W_pv.copy_(torch.as_tensor(np.asarray(W_pv), dtype=module.W_pv.dtype))
+            module.W_kq.copy_(torch.as_tensor(np.asarray(W_kq), dtype=module.W_kq.dtype))
+        model._read_weights()
+        return model
+
+    # ------------------------------------------------------------------ inference
+    def _loops(self) -> int:
+        return self.n_loops if self.inference_loops is None else self.inference_loops
+
+    def _run_loops(self, batch: MatrixBatch, n_loops: int) -> np.ndarray:
+        """Raw outputs ``(N, d)`` of the module looped ``n_loops`` times."""
+        rng = check_random_state(self.random_state)
+        v = random_query_vectors(rng, batch.n_matrices, batch.n_features)[:, :, 0]
+        module, device = self.net_.module_, self.net_.device
+        outputs = []
+        with torch.no_grad(), torch_threads(self.n_threads):
+            for start in range(0, batch.n_matrices, _PREDICT_CHUNK):
+                part = slice(start, start + _PREDICT_CHUNK)
+                y = module(
+                    torch.from_numpy(batch.data[part]).to(device),
+                    torch.from_numpy(batch.n_points[part]).to(device),
+                    torch.from_numpy(v[part]).to(device),
+                    n_loops=n_loops,
+                )
+                outputs.append(y.cpu().numpy())
+        return np.concatenate(outputs)
+
+    def _components(self, batch: MatrixBatch) -> np.ndarray:
+        y = self._run_loops(batch, self._loops())
+        norms = np.linalg.norm(y, axis=1, keepdims=True)
+        if not np.all(np.isfinite(norms)) or np.any(norms == 0):
+            raise FloatingPointError(
+                f"The looped output is {'zero' if np.all(np.isfinite(norms)) else 'not finite'}"
+                f" for some matrices after {self._loops()} loops (without LN its norm grows "
+                "like (1 + ρλ₁)^K); use fewer inference_loops or normalization='rms'."
+            )
+        return (y / norms)[:, :, None]

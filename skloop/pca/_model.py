@@ -1,0 +1,164 @@
+"""The looped linear-attention transformer of the power-method paper (torch).
+
+Paper orientation: ``Z ∈ R^{2d×(n+1)}``, data tokens ``(x_i; 0)``, query token ``(0; v)``, one
+layer ``Norm(Z + (1/n) W_pv Z Zᵀ W_kq Z)`` with the same weights in every loop, read-out = the
+bottom ``d`` entries of the last column (``../shared/math/power_method.md`` §2).
+
+Here tokens are rows: ``T = Zᵀ`` of shape ``(B, n+1, 2d)``, so the layer reads
+``T + (1/n) T (W_kqᵀ G W_pvᵀ)`` with ``G = TᵀT = ZZᵀ``. Associativity keeps every loop at
+``O(n d²)`` per matrix: the ``(n+1) × (n+1)`` attention matrix is never formed.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["LoopedLinearAttention", "initial_weights", "power_method_weights", "embed"]
+
+INITS = ("paper", "paper_swap", "random")
+
+
+def power_method_weights(n_features: int, u: float, w: float, *, dtype=torch.float64):
+    """Weights on the power-method manifold: ``W_pv[21] = u I``, ``W_kq[12] = w I``, rest 0.
+
+    One layer with these weights is the shifted power step ``v ← (I + uwΣ) v`` (then
+    normalized with LN), paper Lemma A.1.
+    """
+    d = n_features
+    eye = torch.eye(d, dtype=dtype)
+    W_pv = torch.zeros(2 * d, 2 * d, dtype=dtype)
+    W_kq = torch.zeros(2 * d, 2 * d, dtype=dtype)
+    W_pv[d:, :d] = u * eye
+    W_kq[:d, d:] = w * eye
+    return W_pv, W_kq
+
+
+def initial_weights(n_features: int, init: str, init_scale: float, generator: torch.Generator,
+                    *, dtype=torch.float64):
+    """``(W_pv, W_kq)`` at initialization.
+
+    ``"paper"``: ``W_pv = 0``, ``W_kq[12] = I`` (u = 0, w = 1, ρ = 0, Thm 4.1); ``"paper_swap"``:
+    ``W_pv[21] = I``, ``W_kq = 0`` (same scalar dynamics with u and w exchanged); ``"random"``:
+    every entry ``N(0, init_scale²)``, outside the theory.
+    """
+    if init == "paper":
+        return power_method_weights(n_features, 0.0, 1.0, dtype=dtype)
+    if init == "paper_swap":
+        return power_method_weights(n_features, 1.0, 0.0, dtype=dtype)
+    shape = (2 * n_features, 2 * n_features)
+    return tuple(
+        init_scale * torch.randn(shape, generator=generator, dtype=dtype) for _ in range(2)
+    )
+
+
+def embed(X: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Tokens ``T = Z_0ᵀ`` of shape ``(B, n+1, 2d)``: rows ``(x_i, 0)`` then ``(0, v)``.
+
+    Zero-padded points give zero tokens, which stay zero through every layer and add nothing
+    to ``ZZᵀ``; the query token is always the last row.
+    """
+    zeros_data = torch.zeros_like(X)
+    zeros_query = torch.zeros_like(v)
+    data = torch.cat([X, zeros_data], dim=-1)  # (B, n, 2d)
+    query = torch.cat([zeros_query, v], dim=-1)[:, None, :]  # (B, 1, 2d)
+    return torch.cat([data, query], dim=1)  # (B, n+1, 2d)
+
+
+class LoopedLinearAttention(nn.Module):
+    """One linear-attention layer with optional column normalization, applied in a loop.
+
+    Parameters
+    ----------
+    n_features : int
+        Dimension ``d`` of the points; the weights are ``2d × 2d``.
+    normalization : {"rms", None}
+        ``"rms"`` divides every token by its Euclidean norm after the residual (the paper's
+        RMSNorm-like LN, without the ``√(2d)``, gain or bias: math note §1.5); ``None`` is the
+        plain residual layer.
+    parametrization : {"full", "scalar"}
+        ``"full"`` trains both ``2d × 2d`` matrices; ``"scalar"`` trains only the two active
+        scalars ``u, w`` of the power-method manifold (then any ``d`` works at inference).
+    init : {"paper", "paper_swap", "random"}
+        See :func:`initial_weights`.
+    init_scale : float
+        Standard deviation of the ``"random"`` initialization.
+    mask_query : bool
+        Leave the query token out of ``ZZᵀ`` (Ahn et al.'s mask ``diag(I_n, 0)``); irrelevant
+        on the power-method manifold (math note §1.4).
+    n_loops : int
+        Default number of loops of ``forward`` (the training depth).
+    seed : int
+        Seed of the generator used by the ``"random"`` initialization (global RNGs untouched).
+    dtype : torch.dtype
+        Parameter dtype (float64 by default: angles below 1e-3 degrees need it).
+    """
+
+    def __init__(self, n_features, normalization="rms", parametrization="full", init="paper",
+                 init_scale=0.01, mask_query=False, n_loops=1, seed=0, dtype=torch.float64):
+        super().__init__()
+        self.n_features = n_features
+        self.n_loops = n_loops
+        self.normalization = normalization
+        self.parametrization = parametrization
+        self.mask_query = mask_query
+        generator = torch.Generator().manual_seed(int(seed))
+        if parametrization == "full":
+            W_pv, W_kq = initial_weights(n_features, init, init_scale, generator, dtype=dtype)
+            self.W_pv = nn.Parameter(W_pv)
+            self.W_kq = nn.Parameter(W_kq)
+        else:
+            if init == "random":
+                u, w = (init_scale * torch.randn(2, generator=generator, dtype=dtype)).tolist()
+            else:
+                u, w = (0.0, 1.0) if init == "paper" else (1.0, 0.0)
+            self.u = nn.Parameter(torch.tensor(u, dtype=dtype))
+            self.w = nn.Parameter(torch.tensor(w, dtype=dtype))
+
+    def weights(self, n_features: int | None = None):
+        """The ``(W_pv, W_kq)`` used for points of dimension ``n_features``."""
+        if self.parametrization == "full":
+            return self.W_pv, self.W_kq
+        d = self.n_features if n_features is None else n_features
+        eye = torch.eye(d, dtype=self.u.dtype, device=self.u.device)
+        zero = torch.zeros_like(eye)
+        W_pv = torch.cat([torch.cat([zero, zero], 1), torch.cat([self.u * eye, zero], 1)], 0)
+        W_kq = torch.cat([torch.cat([zero, self.w * eye], 1), torch.cat([zero, zero], 1)], 0)
+        return W_pv, W_kq
+
+    def layer(self, T, n_points, W_pv, W_kq):
+        """One layer on tokens ``T`` of shape ``(B, n+1, 2d)``."""
+        keys = T[:, :-1] if self.mask_query else T
+        gram = keys.transpose(1, 2) @ keys  # ZZᵀ: (B, 2d, 2d)
+        mixing = W_kq.T @ gram @ W_pv.T  # (B, 2d, 2d)
+        T = T + (T @ mixing) / n_points[:, None, None]
+        if self.normalization == "rms":
+            # The clamp keeps zero padding tokens at zero instead of 0/0.
+            T = T / T.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        return T
+
+    def forward(self, X, n_points, v, n_loops=None):
+        """Loop the layer ``n_loops`` times and read out the query's bottom half.
+
+        Parameters
+        ----------
+        X : Tensor of shape (B, n, d)
+            Preprocessed points (rows), zero rows past ``n_points``.
+        n_points : Tensor of shape (B,)
+            Real points per matrix (the ``n`` of the ``1/n`` scaling).
+        v : Tensor of shape (B, d)
+            Query vectors.
+        n_loops : int, default=None
+            Number of times the shared layer is applied; ``None`` uses ``self.n_loops``.
+
+        Returns
+        -------
+        y : Tensor of shape (B, d)
+        """
+        d = X.shape[-1]
+        W_pv, W_kq = self.weights(d)
+        T = embed(X, v)
+        n_points = n_points.to(T.dtype)
+        for _ in range(int(self.n_loops if n_loops is None else n_loops)):
+            T = self.layer(T, n_points, W_pv, W_kq)
+        return T[:, -1, d:]

@@ -1,0 +1,49 @@
+"""Training objectives of the looped transformer (pure torch functions).
+
+``../shared/math/power_method.md`` §4: the end-to-end looped loss (Thm 4.1) and the one-layer
+losses with and without LN (Thms 4.2, 4.3).
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["subspace_loss", "one_step_target", "layerwise_loss"]
+
+
+def subspace_loss(y: torch.Tensor, projector: torch.Tensor, normalize_output: bool = True):
+    """Mean squared distance ``Dist²(y, V) = ||y||² - yᵀ P_V y`` over the batch.
+
+    Parameters
+    ----------
+    y : Tensor of shape (B, d)
+        Model outputs.
+    projector : Tensor of shape (B, d, d)
+        Orthogonal projectors onto each matrix's leading principal subspace.
+    normalize_output : bool, default=True
+        Use ``y / ||y||``. Taken literally (``False``) the loss has a degenerate minimum at
+        ``y → 0``, which random or perturbed inits reach at large angles (math note §1.3); on
+        the power-method manifold with LN both forms agree (``||y|| = 1``).
+    """
+    if normalize_output:
+        y = y / y.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    inside = torch.einsum("bi,bij,bj->b", y, projector, y)
+    return ((y * y).sum(-1) - inside).mean()
+
+
+def one_step_target(X, n_points, v, target: str = "normalized"):
+    """Target of the layerwise objective: one power step from ``v``.
+
+    ``"normalized"``: ``Σv / ||Σv||`` with ``Σ = XᵀX / n``; ``"unnormalized"``: ``XᵀX v`` (no
+    ``1/n``, math note §1.7: with ``1/n`` the optimal gain would be negative).
+    """
+    Xv = X @ v[:, :, None]  # (B, n, 1)
+    XtXv = (X.transpose(1, 2) @ Xv)[:, :, 0]  # (B, d)
+    if target == "unnormalized":
+        return XtXv
+    return XtXv / XtXv.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(XtXv.dtype).tiny)
+
+
+def layerwise_loss(y: torch.Tensor, target: torch.Tensor):
+    """Mean squared error ``E||y - target||²`` (summed over coordinates)."""
+    return ((y - target) ** 2).sum(-1).mean()
