@@ -244,8 +244,11 @@ def make_spiked_matrices(
     return (points, spikes) if return_spikes else points
 
 
-def _sample_matrices(source: np.ndarray, n_matrices, n_points, n_features, rng, what: str):
+def _sample_matrices(source: np.ndarray, n_matrices, n_points, n_features, random_state,
+                     what: str):
     """Random (rows, columns) sub-matrices of ``source`` with unit-norm, non-zero rows."""
+    n_matrices, n_points, n_features = _check_sizes(n_matrices, n_points, n_features)
+    rng = check_random_state(random_state)
     usable = np.flatnonzero(source.std(axis=0) > 0)
     if n_features > usable.size:
         raise ValueError(
@@ -290,10 +293,8 @@ def load_digit_matrices(n_matrices=500, n_points=16, n_features=8, *, random_sta
     """
     from sklearn.datasets import load_digits
 
-    n_matrices, n_points, n_features = _check_sizes(n_matrices, n_points, n_features)
-    rng = check_random_state(random_state)
     pixels = load_digits().data.astype(np.float64)
-    return _sample_matrices(pixels, n_matrices, n_points, n_features, rng, "load_digits")
+    return _sample_matrices(pixels, n_matrices, n_points, n_features, random_state, "load_digits")
 
 
 def load_wine_matrices(n_matrices=500, n_points=16, n_features=13, *, random_state=None):
@@ -323,9 +324,8 @@ def load_wine_matrices(n_matrices=500, n_points=16, n_features=13, *, random_sta
     """
     from sklearn.datasets import load_wine
 
-    n_matrices, n_points, n_features = _check_sizes(n_matrices, n_points, n_features)
-    rng = check_random_state(random_state)
-    return _sample_matrices(load_wine().data, n_matrices, n_points, n_features, rng, "load_wine")
+    wine = load_wine().data
+    return _sample_matrices(wine, n_matrices, n_points, n_features, random_state, "load_wine")
 
 
 def _patch_shape(n_features: int) -> tuple[int, int]:

@@ -185,6 +185,22 @@ class LoopedTransformerPCA(BaseMatrixPCA):
     n_features_in_ : int
         Feature count seen in ``fit``.
 
+    Notes
+    -----
+    Measured on CPU (float64, 2000 training matrices, 40 epochs, ``lr="auto"``, median angles on
+    500 held-out matrices after 20 loops; power method with the same loops in brackets):
+
+    - LN layerwise: Task 1 1.0° [0.37°], Task 2 1.9° [0.06°], wine 0.48° [1e-14°];
+    - end-to-end (default, L = 3): wine 0.65°, but Task 1 19° and Task 2 29°: the end-to-end
+      power-method manifold is a saddle, and SGD grows the off-diagonal of the active blocks
+      (math note §1.1–1.2), so prefer ``objective="layerwise"`` to loop far beyond training;
+    - no LN, unnormalized target: ρ → ρ* = n − nd/(n+d−1) (Task 1: 10.4), 5.0° on Task 1.
+
+    A model trained by SGD on finite data has an *error floor* when looped: its active blocks
+    are not exactly multiples of ``I``, so the loop converges to a slightly wrong fixed point.
+    On wine matrices (d = 13, n = 16) the floor is 1.8° at ρ ≈ 21, 0.62° at ρ ≈ 72 and 0.48° at
+    ρ ≈ 156, while the shifted power method with the same ρ reaches 1e-14°.
+
     See Also
     --------
     PowerIterationPCA : the algorithm the model learns (``shift=rho_`` with LN).
