@@ -14,7 +14,10 @@ import torch
 __all__ = [
     "second_moment",
     "top_eigenvectors",
+    "iterate_power",
     "power_iteration",
+    "deflate_points",
+    "last",
     "random_query_vectors",
     "flip_signs",
 ]
@@ -40,6 +43,40 @@ def _orthonormalize(V: torch.Tensor) -> torch.Tensor:
         # The clamp keeps an (improbable) exactly-annihilated vector at 0 instead of NaN.
         return V / V.norm(dim=1, keepdim=True).clamp_min(torch.finfo(V.dtype).tiny)
     return torch.linalg.qr(V).Q
+
+
+def iterate_power(
+    X: torch.Tensor,
+    n_points: torch.Tensor,
+    V: torch.Tensor,
+    n_iter: int,
+    shift: float | None = None,
+    method: str = "auto",
+):
+    """Yield the iterates of :func:`power_iteration` after each of its ``n_iter`` steps."""
+    n, d = X.shape[1], X.shape[2]
+    if method == "auto":
+        method = "gram" if d * (n + n_iter) < 2 * n_iter * n else "matrix_free"
+    scale = n_points.to(X.dtype)[:, None, None]
+    if method == "gram":
+        sigma = second_moment(X, n_points)
+
+        def apply_sigma(V):
+            return sigma @ V
+
+    elif method == "matrix_free":
+        Xt = X.transpose(1, 2)
+
+        def apply_sigma(V):
+            return Xt @ (X @ V) / scale
+
+    else:
+        raise ValueError(f"method must be 'auto', 'gram' or 'matrix_free'; got {method!r}.")
+    V = _orthonormalize(V)
+    for _ in range(n_iter):
+        V = apply_sigma(V) if shift is None else V + shift * apply_sigma(V)
+        V = _orthonormalize(V)
+        yield V
 
 
 def power_iteration(
@@ -79,29 +116,42 @@ def power_iteration(
     V : Tensor of shape (N, d, k)
         Orthonormal columns after ``n_iter`` steps.
     """
-    n, d = X.shape[1], X.shape[2]
-    if method == "auto":
-        method = "gram" if d * (n + n_iter) < 2 * n_iter * n else "matrix_free"
-    scale = n_points.to(X.dtype)[:, None, None]
-    if method == "gram":
-        sigma = second_moment(X, n_points)
+    return last(iterate_power(X, n_points, V, n_iter, shift, method), default=V)
 
-        def apply_sigma(V):
-            return sigma @ V
 
-    elif method == "matrix_free":
-        Xt = X.transpose(1, 2)
+def last(iterable, default=None):
+    """The final item of an iterable (``default`` when it is empty)."""
+    item = default
+    for item in iterable:  # noqa: B007 - only the final item is wanted
+        pass
+    return item
 
-        def apply_sigma(V):
-            return Xt @ (X @ V) / scale
 
-    else:
-        raise ValueError(f"method must be 'auto', 'gram' or 'matrix_free'; got {method!r}.")
-    V = _orthonormalize(V)
-    for _ in range(n_iter):
-        V = apply_sigma(V) if shift is None else V + shift * apply_sigma(V)
-        V = _orthonormalize(V)
-    return V
+def deflate_points(X: np.ndarray, components: np.ndarray, rtol: float = 1e-8):
+    """Project a direction out of every point and scale the remainders back to unit norm.
+
+    Parameters
+    ----------
+    X : ndarray of shape (N, n, d)
+        Unit-norm points (zero rows are padding).
+    components : ndarray of shape (N, d)
+        Unit directions to remove, one per matrix.
+    rtol : float, default=1e-8
+        Points whose remainder is shorter than ``rtol`` (they lay along the direction) become
+        zero rows instead of amplified rounding noise.
+
+    Returns
+    -------
+    X : ndarray of shape (N, n, d)
+        The deflated, renormalized points.
+    n_points : ndarray of shape (N,)
+        The number of non-zero points left in each matrix.
+    """
+    residual = X - (X @ components[:, :, None]) * components[:, None, :]
+    norms = np.linalg.norm(residual, axis=2, keepdims=True)
+    keep = norms > rtol
+    X = np.where(keep, residual / np.where(keep, norms, 1.0), 0.0)
+    return X, keep[:, :, 0].sum(axis=1)
 
 
 def random_query_vectors(rng: np.random.RandomState, n_matrices: int, n_features: int,

@@ -14,6 +14,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ._algorithms import last
+
 __all__ = ["LoopedLinearAttention", "initial_weights", "power_method_weights", "embed"]
 
 INITS = ("paper", "paper_swap", "random")
@@ -155,10 +157,29 @@ class LoopedLinearAttention(nn.Module):
         -------
         y : Tensor of shape (B, d)
         """
+        n_loops = self.n_loops if n_loops is None else n_loops
+        return last(self.iterate(X, n_points, v, n_loops), default=v)
+
+    def iterate(self, X, n_points, v, n_loops, orthogonal_to=None):
+        """Yield the read-out ``(B, d)`` after each of ``n_loops`` loops (one forward pass).
+
+        ``orthogonal_to`` (``(B, d, j)``, orthonormal columns) keeps the query's read-out half
+        orthogonal to those directions after every loop, the query token being re-normalized
+        with LN: on the power-method manifold this is the power iteration on ``PΣP``
+        (``P = I − CCᵀ``), whose top eigenvector is the next principal component.
+        """
         d = X.shape[-1]
         W_pv, W_kq = self.weights(d)
         T = embed(X, v)
         n_points = n_points.to(T.dtype)
-        for _ in range(int(self.n_loops if n_loops is None else n_loops)):
+        for _ in range(int(n_loops)):
             T = self.layer(T, n_points, W_pv, W_kq)
-        return T[:, -1, d:]
+            if orthogonal_to is not None:
+                query = T[:, -1, d:]
+                coefficients = (orthogonal_to.transpose(1, 2) @ query[:, :, None])[:, :, 0]
+                query = query - (orthogonal_to @ coefficients[:, :, None])[:, :, 0]
+                token = torch.cat([T[:, -1, :d], query], dim=-1)
+                if self.normalization == "rms":
+                    token = token / token.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+                T = torch.cat([T[:, :-1], token[:, None, :]], dim=1)
+            yield T[:, -1, d:]
