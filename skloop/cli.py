@@ -1,4 +1,4 @@
-"""Command-line interface: ``skloop demo``."""
+"""Command-line interface: ``skloop demo`` and ``skloop reproduce``."""
 
 from __future__ import annotations
 
@@ -25,6 +25,27 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--n-points", type=int, default=16, help="points per matrix (n)")
     demo.add_argument("--n-features", type=int, default=8, help="dimension of the points (d)")
     demo.add_argument("--seed", type=int, default=0, help="random seed")
+
+    reproduce = commands.add_parser(
+        "reproduce",
+        help="reproduce a paper's experiments (PNG figures + markdown tables)",
+        description="Reproduce a paper's experiments. The default is CPU-scaled (minutes); "
+        "--full uses the paper's sizes and is meant for a GPU.",
+    )
+    reproduce.add_argument(
+        "experiment",
+        choices=["power-method", "ood"],
+        help="power-method: Figs 1, 2, 4, 5, 8 of the looped-transformer paper; "
+        "ood: models trained on Task 1 against classical PCA on other distributions",
+    )
+    reproduce.add_argument("--full", action="store_true",
+                           help="paper sizes: d=16, n=32, 10 000 matrices, 2000 epochs, lr 0.1")
+    reproduce.add_argument("--epochs", type=int, default=None,
+                           help="override the number of training epochs")
+    reproduce.add_argument("--out", default=None,
+                           help="output folder (default: skloop-output/<experiment>)")
+    reproduce.add_argument("--seed", type=int, default=0, help="random seed")
+    reproduce.add_argument("--verbose", action="store_true", help="progress bars")
     return parser
 
 
@@ -35,6 +56,17 @@ def main(argv=None) -> int:
         from ._demo import baseline_report
 
         print(baseline_report(args.n_matrices, args.n_points, args.n_features, args.seed))
+    elif args.command == "reproduce":
+        from importlib import import_module
+
+        from .reproduce._common import sizes_for
+
+        module = import_module(f".reproduce.{args.experiment.replace('-', '_')}", "skloop")
+        out = args.out or f"skloop-output/{args.experiment}"
+        text = module.run(out, sizes=sizes_for(args.full, args.epochs), seed=args.seed,
+                          verbose=int(args.verbose))
+        print(text)
+        print(f"Wrote {out}/report.md and its PNG figures.")
     return 0
 
 

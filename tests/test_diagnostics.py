@@ -37,7 +37,7 @@ def trained(task1):
 @pytest.fixture(scope="module")
 def hand_set(task1):
     model = LoopedTransformerPCA(max_epochs=1, random_state=3).fit(task1[:64])
-    return model._with_weights(*(w.numpy() for w in power_method_weights(D, 2.0, 1.5)))
+    return model.with_weights(*(w.numpy() for w in power_method_weights(D, 2.0, 1.5)))
 
 
 def test_structure_report_of_a_hand_set_power_method_model(hand_set):
@@ -55,7 +55,7 @@ def test_structure_report_sees_off_block_mass(hand_set):
     W_kq[0, 0] = 0.3  # an inactive entry
     W_pv[D, D + 1] = 0.0  # untouched
     W_pv[D + 1, 0] = 0.2  # off-diagonal of the active block
-    report = hand_set._with_weights(W_pv, W_kq).structure_report()
+    report = hand_set.with_weights(W_pv, W_kq).structure_report()
     assert report["inactive_max"] == pytest.approx(0.3)
     assert report["inactive_ratio"] > 0.0
     assert report["W_pv21_offdiag_ratio"] == pytest.approx(0.2 / np.sqrt(D * 4.0))

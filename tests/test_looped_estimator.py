@@ -48,7 +48,7 @@ def test_power_method_weights_predict_exactly_the_shifted_power_iteration(normal
     model = LoopedTransformerPCA(n_loops=4, normalization=normalization, max_epochs=1,
                                  random_state=7).fit(X)
     rho = 2.5
-    model = model._with_weights(*(w.numpy() for w in power_method_weights(D, 1.25, 2.0)))
+    model = model.with_weights(*(w.numpy() for w in power_method_weights(D, 1.25, 2.0)))
     assert model.rho_ == pytest.approx(rho)
     power = PowerIterationPCA(n_iter=4, shift=rho, random_state=7).fit(X)
     np.testing.assert_allclose(model.predict(X), power.predict(X), atol=1e-12)

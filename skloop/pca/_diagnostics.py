@@ -111,3 +111,39 @@ def measured_contraction(errors_start, errors_end, loops: int, floor_deg: float 
     rate = np.full(start.shape, np.nan)
     rate[valid] = (end[valid] / start[valid]) ** (1.0 / loops)
     return rate
+
+
+def no_ln_plateaus(X: np.ndarray, v: np.ndarray) -> dict:
+    """Monte-Carlo fixed points of the no-LN layerwise losses on the manifold (Thm 4.2).
+
+    With ``Σ = XᵀX/n`` per matrix and queries ``v`` (math note §4.3)::
+
+        unnormalized target AᵀAv:  ρ*_U = n − 1/E[tr Σ²],  L*_U = 1 − 1/(d E[tr Σ²])
+        normalized target Σv/‖Σv‖: ρ*_N = (E‖Σv‖ − 1/d)/E‖Σv‖²,
+                                    L*_N = 2 − 2E[vᵀΣv/‖Σv‖] − (E‖Σv‖ − 1/d)²/E‖Σv‖²
+
+    Parameters
+    ----------
+    X : ndarray of shape (N, n, d)
+        Unit-norm points (one ``n`` for all matrices).
+    v : ndarray of shape (N, d)
+        Unit query vectors.
+
+    Returns
+    -------
+    plateaus : dict
+        ``rho_U``, ``loss_U``, ``rho_N``, ``loss_N``.
+    """
+    n, d = X.shape[1], X.shape[2]
+    sigma = np.swapaxes(X, 1, 2) @ X / n
+    trace_sq = np.mean(np.sum(sigma**2, axis=(1, 2)))
+    sigma_v = np.einsum("mij,mj->mi", sigma, v)
+    norm = np.linalg.norm(sigma_v, axis=1)
+    mean_norm, mean_sq = np.mean(norm), np.mean(norm**2)
+    alignment = np.mean(np.sum(v * sigma_v, axis=1) / norm)
+    return {
+        "rho_U": n - 1 / trace_sq,
+        "loss_U": 1 - 1 / (d * trace_sq),
+        "rho_N": (mean_norm - 1 / d) / mean_sq,
+        "loss_N": 2 - 2 * alignment - (mean_norm - 1 / d) ** 2 / mean_sq,
+    }

@@ -34,7 +34,7 @@ from ._diagnostics import (
 from ._model import INITS, LoopedLinearAttention, power_method_weights
 from ._objectives import layerwise_loss, one_step_target, subspace_loss
 
-__all__ = ["LoopedTransformerPCA"]
+__all__ = ["LoopedTransformerPCA", "WeightSnapshots"]
 
 _OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}
 # lr="auto" for SGD, times d (the scalars move by ~lr/d per step). Measured at d = 8, 13 on
@@ -69,6 +69,37 @@ class _RecordActiveScalars(Callback):
         net.history.record("u", u)
         net.history.record("w", w)
         net.history.record("rho", u * w)
+
+
+class WeightSnapshots(Callback):
+    """Keep copies of the looped layer's weights during training.
+
+    Pass an instance in ``LoopedTransformerPCA(callbacks=[...])``; after ``fit`` its
+    ``snapshots_`` list holds one dict per recorded epoch with ``epoch``, ``step`` (SGD steps
+    so far), ``W_pv`` and ``W_kq``. Turn one back into a model with
+    ``model.with_weights(s["W_pv"], s["W_kq"])``.
+
+    Parameters
+    ----------
+    epochs : iterable of int or None, default=None
+        Epochs (1-based) to record; ``None`` records every epoch.
+    """
+
+    def __init__(self, epochs=None):
+        self.epochs = epochs
+
+    def initialize(self):
+        self.snapshots_ = []
+        self._steps = 0
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        epoch = len(net.history)
+        self._steps += net.history[-1, "train_batch_count"]
+        if self.epochs is None or epoch in set(self.epochs):
+            W_pv, W_kq = _weights(net, net.module_.n_features)
+            self.snapshots_.append({"epoch": epoch, "step": self._steps, "W_pv": W_pv,
+                                    "W_kq": W_kq})
 
 
 class _RedrawQueries(Callback):
@@ -366,15 +397,7 @@ class LoopedTransformerPCA(BaseMatrixPCA):
         d = batch.n_features
         rng = check_random_state(self.random_state)
         module_seed, shuffle_seed, online_seed = (seed_from(rng) for _ in range(3))
-        v = random_query_vectors(rng, batch.n_matrices, d)[:, :, 0]
-        inputs = {
-            "X": torch.from_numpy(batch.data),
-            "n_points": torch.from_numpy(batch.n_points),
-            "v": torch.from_numpy(v),
-        }
-        projector = None
-        if self.objective == "end_to_end":
-            projector = torch.from_numpy(subspace_of_batch(batch).projector)
+        inputs, projector = self._objective_inputs(batch, rng)
         callbacks = [("active_scalars", _RecordActiveScalars())]
         if self.online:
             callbacks.append(("redraw_queries", _RedrawQueries(online_seed)))
@@ -407,14 +430,66 @@ class LoopedTransformerPCA(BaseMatrixPCA):
         self.history_ = net.history
         self._read_weights()
 
+    def _objective_inputs(self, batch: MatrixBatch, rng):
+        """The net's inputs (points, counts, query vectors) and target (projectors or None)."""
+        v = random_query_vectors(rng, batch.n_matrices, batch.n_features)[:, :, 0]
+        inputs = {
+            "X": torch.from_numpy(batch.data),
+            "n_points": torch.from_numpy(batch.n_points),
+            "v": torch.from_numpy(v),
+        }
+        projector = None
+        if self.objective == "end_to_end":
+            projector = torch.from_numpy(subspace_of_batch(batch).projector)
+        return inputs, projector
+
+    def training_loss(self, X) -> float:
+        """The training objective evaluated on ``X`` (e.g. a held-out test loss).
+
+        Query vectors are drawn from ``random_state`` as at ``predict``; the depth is the
+        training depth (``n_loops`` end-to-end, one layer layerwise).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_matrices, n_points, n_features) or list of 2-D arrays
+            Data matrices.
+
+        Returns
+        -------
+        loss : float
+        """
+        batch = self._prepare(X, reset=False)
+        inputs, projector = self._objective_inputs(batch, check_random_state(self.random_state))
+        with torch.no_grad(), torch_threads(self.n_threads):
+            y = self.net_.infer(inputs)
+            return float(self.net_.get_loss(y, projector, X=inputs))
+
     def _read_weights(self):
         """Refresh the fitted weight attributes from the trained module."""
         self.W_pv_, self.W_kq_ = _weights(self.net_, self.n_features_in_)
         self.u_, self.w_ = active_scalars(self.W_pv_, self.W_kq_)
         self.rho_ = self.u_ * self.w_
 
-    def _with_weights(self, W_pv, W_kq):
-        """A copy of this fitted model whose layer uses the given ``2d × 2d`` weights."""
+    def with_weights(self, W_pv, W_kq):
+        """A fitted copy whose layer uses the given ``2d × 2d`` weights.
+
+        For a hand-built transformer (e.g. :func:`~skloop.pca.power_method_weights`) or a
+        training snapshot (:class:`WeightSnapshots`). Needs ``parametrization="full"``.
+
+        Parameters
+        ----------
+        W_pv, W_kq : array-like of shape (2 n_features, 2 n_features)
+            The new weights.
+
+        Returns
+        -------
+        model : LoopedTransformerPCA
+            A copy; ``self`` is unchanged.
+        """
+        check_is_fitted(self)
+        shape = (2 * self.n_features_in_,) * 2
+        if np.shape(W_pv) != shape or np.shape(W_kq) != shape:
+            raise ValueError(f"W_pv and W_kq must have shape {shape}.")
         if self.parametrization != "full":
             raise ValueError("Replacing the weights needs parametrization='full'.")
         model = copy.deepcopy(self)
@@ -504,7 +579,7 @@ class LoopedTransformerPCA(BaseMatrixPCA):
         if self.parametrization == "scalar":
             return copy.deepcopy(self)
         W_pv, W_kq = power_method_weights(self.n_features_in_, self.u_, self.w_)
-        return self._with_weights(W_pv.numpy(), W_kq.numpy())
+        return self.with_weights(W_pv.numpy(), W_kq.numpy())
 
     def structure_report(self) -> dict:
         """How close the learned layer is to the power method, and how its gain grew.

@@ -1,0 +1,5 @@
+"""Test-wide settings: a non-interactive matplotlib backend."""
+
+import matplotlib
+
+matplotlib.use("Agg")
