@@ -113,8 +113,9 @@ def run(out_dir, *, sizes: Sizes, seed=0, verbose=0) -> str:
         note="Convention: the reference is the top eigenspace of the uncentered second moment "
         "of unit-norm points (the paper's), for every method except 'sklearn PCA loop "
         "(centered)', which is measured against the top eigenvector of the centered "
-        "covariance of the same (unit) points, its own convention. Transformers: objective='layerwise' trained on Task 1; "
-        "'projected' keeps only u·I and w·I. Times include preprocessing.",
+        "covariance of the same (unit) points, its own convention. Transformers: "
+        "objective='layerwise' trained on Task 1; 'projected' keeps only u·I and w·I. "
+        "Times include preprocessing.",
     )
     names = [r for r in dict.fromkeys(row[0] for row in rows)]
     figure, ax = plt.subplots(figsize=(11, 4.5))

@@ -136,7 +136,7 @@ def _snapshots(report: Report, sizes: Sizes, data: dict, seed: int, verbose: int
         snapshots = WeightSnapshots(epochs)
         model = _model(sizes, seed, verbose, objective="layerwise",
                        callbacks=[snapshots]).fit(X)
-        for i, snapshot in enumerate(snapshots.snapshots_):
+        for snapshot in snapshots.snapshots_:
             snap = model.with_weights(snapshot["W_pv"], snapshot["W_kq"])
             display = LoopErrorDisplay.from_estimator(
                 snap, X_test, max_loops=max(LOOPS_SHOWN), ax=ax, show_baselines=False,
