@@ -4,7 +4,13 @@ Public estimators are importable from the top level; data generators live in
 :mod:`skloop.datasets` and metrics in :mod:`skloop.metrics`.
 """
 
+from .induction import InductionHeadRegressor
 from .pca import ExactPCA, LoopedTransformerPCA, PowerIterationPCA
 
-__all__ = ["ExactPCA", "LoopedTransformerPCA", "PowerIterationPCA"]
+__all__ = [
+    "ExactPCA",
+    "InductionHeadRegressor",
+    "LoopedTransformerPCA",
+    "PowerIterationPCA",
+]
 __version__ = "0.1.0"

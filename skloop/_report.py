@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 __all__ = ["markdown_table", "format_number"]
 
 
 def format_number(value) -> str:
-    """Three significant digits, scientific notation for very small or large magnitudes."""
+    """Integers as they are; floats to three significant digits (scientific when tiny/huge)."""
     if isinstance(value, str):
         return value
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return str(value)
     if value == 0:
         return "0"
     if abs(value) < 1e-2 or abs(value) >= 1e5:

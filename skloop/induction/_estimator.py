@@ -1,0 +1,469 @@
+"""InductionHeadRegressor: the ALiBi transformer of the induction-head paper as an estimator."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.linear_model import LinearRegression
+from sklearn.utils import check_array, check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from .._torch import LoopNet, resolve_device, seed_from, torch_threads, training_callbacks
+from .._validation import check_matrix_batch
+from ..pca._base import check_bool, check_int
+from ._constructions import ih2_transformer, ihn_transformer
+from ._model import InductionTransformer, initialize_weights
+
+__all__ = ["InductionHeadRegressor"]
+
+_OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+_CHUNK = 4096
+
+
+class _InductionNet(LoopNet):
+    """skorch net with the paper's loss ½ E‖TF(X) − y‖² (summed over outputs)."""
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        y_true = y_true.to(device=y_pred.device, dtype=y_pred.dtype)
+        return 0.5 * ((y_pred - y_true) ** 2).sum(-1).mean()
+
+
+def _check_sequences(X, name="X") -> np.ndarray:
+    batch = check_matrix_batch(X, name=name)
+    if batch.ragged:
+        raise ValueError(f"{name} must hold sequences of equal length; got a ragged list.")
+    return batch.data
+
+
+class InductionHeadRegressor(RegressorMixin, BaseEstimator):
+    """A two-layer multi-head ALiBi transformer regressing a target from a token sequence.
+
+    The paper's model (Wang, Yu, E & Wu, eqs. 1–2): a linear embedding, layers of multi-head
+    attention where every head has its own query/key/value matrices and a learnable ALiBi
+    slope with strict causality, optional ReLU feed-forward blocks, residuals, and a linear
+    read-out of the last token. Trained through skorch on ½ MSE; it learns induction heads
+    from the targets of :func:`skloop.datasets.make_induction_head_task`.
+
+    Parameters
+    ----------
+    n_heads : int or tuple of int, default=2
+        Heads per layer (an int: the same in every layer).
+    d_model : int or None, default=None
+        Width ``D``; ``None`` uses ``max(8, 2 n_features)``.
+    n_layers : int, default=2
+        Number of layers ``U`` (ignored when ``n_heads`` is a tuple).
+    head_dim : int or None, default=None
+        ``None``: full ``D × D`` matrices per head (the paper); an int splits them.
+    ffn_width : int, default=0
+        ReLU feed-forward width after each attention; 0 is attention-only.
+    positional : {"alibi", "none"}, default="alibi"
+        Learnable ALiBi slopes (initialised at 0) or no positional bias.
+    causal : {"strict", "standard"}, default="strict"
+        No self-attention (the paper's), or the usual diagonal-allowed mask.
+    scale_attention : bool, default=False
+        ``1/√dim`` score scaling (off in the paper).
+    residual : tuple of bool or None, default=None
+        Residual per layer; ``None`` means all layers.
+    key_start : int, default=0
+        Keys before this position are excluded in the last layer (``n − 1`` makes the IH_n
+        constructions exact, math note §1.1).
+    optimizer : {"adam", "sgd"}, default="adam"
+        Optimizer.
+    lr : float, default=2e-3
+        Learning rate (the math note's CPU recipe for Fig 2/7).
+    batch_size : int, default=100
+        Sequences per step.
+    max_epochs : int, default=20
+        Passes over the training sequences.
+    init_scale : "auto" or float, default="auto"
+        ``"auto"``: ``N(0, 1/D)`` attention and read-out weights, ``N(0, 1/d)`` embedding; a
+        float ``σ``: every weight ``N(0, σ²)``. Slopes start at 0.
+    dtype : {"float32", "float64"}, default="float32"
+        Parameter dtype.
+    device : str, default="auto"
+        Torch device; ``"auto"`` picks CUDA when available.
+    n_threads : int or None, default=1
+        Torch CPU threads during fit/predict.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the init and the shuffling.
+    verbose : int, default=0
+        ``1``: skorch's epoch log and a progress bar.
+    callbacks : list of skorch callbacks or None, default=None
+        Extra callbacks.
+
+    Attributes
+    ----------
+    net_ : skorch.NeuralNet
+        The trained net (``net_.module_`` is the torch module).
+    n_features_in_ : int
+        Token dimension seen in ``fit``.
+    n_outputs_ : int
+        Number of target columns.
+    history_ : skorch.History
+        ``train_loss`` per epoch.
+
+    References
+    ----------
+    M. Wang, R. Yu, W. E, L. Wu, *How Transformers Implement Induction Heads: Approximation
+    and Optimization Analysis*, arXiv:2410.11474.
+
+    Examples
+    --------
+    >>> from skloop import InductionHeadRegressor
+    >>> from skloop.datasets import make_induction_head_task
+    >>> X, y = make_induction_head_task("ih2", 400, seq_len=10, random_state=0)
+    >>> model = InductionHeadRegressor(max_epochs=2, random_state=0).fit(X, y)
+    >>> model.predict(X).shape
+    (400, 1)
+    """
+
+    def __init__(
+        self,
+        n_heads=2,
+        d_model=None,
+        *,
+        n_layers=2,
+        head_dim=None,
+        ffn_width=0,
+        positional="alibi",
+        causal="strict",
+        scale_attention=False,
+        residual=None,
+        key_start=0,
+        optimizer="adam",
+        lr=2e-3,
+        batch_size=100,
+        max_epochs=20,
+        init_scale="auto",
+        dtype="float32",
+        device="auto",
+        n_threads=1,
+        random_state=None,
+        verbose=0,
+        callbacks=None,
+    ):
+        self.n_heads = n_heads
+        self.d_model = d_model
+        self.n_layers = n_layers
+        self.head_dim = head_dim
+        self.ffn_width = ffn_width
+        self.positional = positional
+        self.causal = causal
+        self.scale_attention = scale_attention
+        self.residual = residual
+        self.key_start = key_start
+        self.optimizer = optimizer
+        self.lr = lr
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.init_scale = init_scale
+        self.dtype = dtype
+        self.device = device
+        self.n_threads = n_threads
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+
+    # ------------------------------------------------------------------ configuration
+    def _heads(self) -> tuple:
+        if isinstance(self.n_heads, (tuple, list)):
+            heads = tuple(self.n_heads)
+        else:
+            check_int(self.n_layers, "n_layers", 1)
+            heads = (self.n_heads,) * self.n_layers
+        for h in heads:
+            check_int(h, "n_heads", 1)
+        return heads
+
+    def _check_params(self):
+        heads = self._heads()
+        if self.d_model is not None:
+            check_int(self.d_model, "d_model", 1)
+        if self.head_dim is not None:
+            check_int(self.head_dim, "head_dim", 1)
+        check_int(self.ffn_width, "ffn_width", 0)
+        check_int(self.key_start, "key_start", 0)
+        check_int(self.batch_size, "batch_size", 1)
+        check_int(self.max_epochs, "max_epochs", 1)
+        check_int(self.verbose, "verbose", 0)
+        if self.n_threads is not None:
+            check_int(self.n_threads, "n_threads", 1)
+        check_bool(self.scale_attention, "scale_attention")
+        choices = {"positional": ("alibi", "none"), "causal": ("strict", "standard"),
+                   "optimizer": tuple(_OPTIMIZERS), "dtype": tuple(_DTYPES)}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}; got {getattr(self, name)!r}.")
+        if self.residual is not None and (
+            len(self.residual) != len(heads)
+            or not all(isinstance(r, (bool, np.bool_)) for r in self.residual)
+        ):
+            raise ValueError(f"residual must be None or {len(heads)} bools; got {self.residual!r}.")
+        if not (isinstance(self.lr, numbers.Real) and np.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a finite float > 0; got {self.lr!r}.")
+        if not (self.init_scale == "auto" or (
+            isinstance(self.init_scale, numbers.Real) and self.init_scale > 0
+        )):
+            raise ValueError(f"init_scale must be 'auto' or a float > 0; got {self.init_scale!r}.")
+
+    def _build_net(self, n_features: int, n_outputs: int) -> _InductionNet:
+        heads = self._heads()
+        return _InductionNet(
+            InductionTransformer,
+            module__n_features=n_features,
+            module__n_outputs=n_outputs,
+            module__d_model=self.d_model or max(8, 2 * n_features),
+            module__n_heads=heads,
+            module__head_dim=self.head_dim,
+            module__ffn_width=self.ffn_width,
+            module__positional=self.positional,
+            module__causal=self.causal,
+            module__scale=self.scale_attention,
+            module__residual=tuple(self.residual) if self.residual else (True,) * len(heads),
+            module__key_start=self.key_start,
+            optimizer=_OPTIMIZERS[self.optimizer],
+            lr=self.lr,
+            batch_size=self.batch_size,
+            max_epochs=self.max_epochs,
+            iterator_train__shuffle=True,
+            callbacks=training_callbacks(self.verbose, self.callbacks),
+            device=resolve_device(self.device),
+            verbose=self.verbose,
+        )
+
+    # ------------------------------------------------------------------ training
+    def fit(self, X, y):
+        """Train the transformer on sequences ``X`` and targets ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_sequences, seq_len, n_features)
+            Token sequences.
+        y : array-like of shape (n_sequences,) or (n_sequences, n_outputs)
+            Targets (e.g. an induction-head target of the last position).
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        self._check_params()
+        X = _check_sequences(X)
+        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+        if y.ndim not in (1, 2) or y.shape[0] != X.shape[0]:
+            raise ValueError(
+                f"y must have shape (n_sequences,) or (n_sequences, n_outputs) with "
+                f"n_sequences={X.shape[0]}; got {y.shape}."
+            )
+        self._y_was_1d = y.ndim == 1
+        y = y.reshape(len(y), -1)
+        self.n_features_in_, self.n_outputs_ = X.shape[2], y.shape[1]
+        rng = check_random_state(self.random_state)
+        init_seed, shuffle_seed = seed_from(rng), seed_from(rng)
+        net = self._build_net(self.n_features_in_, self.n_outputs_)
+        net.set_params(iterator_train__seed=shuffle_seed)
+        dtype = _DTYPES[self.dtype]
+        with torch_threads(self.n_threads):
+            net.initialize()
+            net.module_.to(dtype)
+            initialize_weights(net.module_, self.init_scale,
+                               torch.Generator().manual_seed(init_seed))
+            net.partial_fit(torch.from_numpy(X).to(dtype), torch.from_numpy(y).to(dtype))
+        self.net_ = net
+        self.history_ = net.history
+        return self
+
+    @classmethod
+    def from_construction(cls, kind="ih2", *, W_star=None, n_features=1, n_gram=2, p=20.0,
+                          eps=0.01, dtype="float64"):
+        """A fitted estimator holding a hand-built transformer (no training).
+
+        Parameters
+        ----------
+        kind : {"ih2", "ihn"}, default="ih2"
+            ``"ih2"``: Theorem 3.1's single-head two-layer transformer, ``D = 2d``, error
+            ``∝ e^{−p}`` uniformly in ``L``; ``"ihn"``: ``n_gram − 1`` previous-token heads
+            (Vandermonde variant of Theorem 3.3), ``D = n d``, error ``O(eps)``.
+        W_star : array-like or None
+            Similarity matrix (``d × d`` or ``(n−1)d × (n−1)d``); identity when None.
+        n_features : int, default=1
+            Token dimension ``d`` (used when ``W_star`` is None).
+        n_gram : int, default=2
+            ``n`` of ``"ihn"``.
+        p : float, default=20.0
+            Previous-token slope of ``"ih2"``.
+        eps : float, default=0.01
+            Head-ratio spacing of ``"ihn"``.
+        dtype : {"float64", "float32"}, default="float64"
+            Parameter dtype.
+
+        Returns
+        -------
+        model : InductionHeadRegressor
+            Ready to ``predict``; ``fit`` would retrain it from a random init.
+        """
+        if kind == "ih2":
+            W = np.eye(n_features) if W_star is None else np.atleast_2d(W_star)
+            module = ih2_transformer(W, p)
+        elif kind == "ihn":
+            check_int(n_gram, "n_gram", 2)
+            W = np.eye((n_gram - 1) * n_features) if W_star is None else np.atleast_2d(W_star)
+            module = ihn_transformer(n_gram, W, eps)
+        else:
+            raise ValueError(f"kind must be 'ih2' or 'ihn'; got {kind!r}.")
+        heads = tuple(a.n_heads for a in module.attention)
+        model = cls(n_heads=heads, d_model=module.embed.out_features, residual=module.residual,
+                    key_start=module.key_start, dtype=dtype, device="cpu")
+        model._check_params()
+        net = model._build_net(module.embed.in_features, module.readout.out_features)
+        net.initialize()
+        net.module_.load_state_dict(module.state_dict())
+        net.module_.to(_DTYPES[dtype])
+        model.net_ = net
+        model.n_features_in_ = module.embed.in_features
+        model.n_outputs_ = module.readout.out_features
+        model._y_was_1d = False
+        model.history_ = net.history
+        return model
+
+    # ------------------------------------------------------------------ inference
+    def _prepare(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        X = _check_sequences(X)
+        if X.shape[2] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[2]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input."
+            )
+        return X
+
+    def _run(self, X: np.ndarray):
+        """Hidden states and attention weights (numpy) of every layer."""
+        module = self.net_.module_
+        dtype = next(module.parameters()).dtype
+        hidden, attention = [], []
+        with torch.no_grad(), torch_threads(self.n_threads):
+            for start in range(0, len(X), _CHUNK):
+                part = torch.from_numpy(X[start : start + _CHUNK]).to(self.net_.device, dtype)
+                h, a = module.run(part)
+                hidden.append([t.cpu().numpy() for t in h])
+                attention.append([t.cpu().numpy() for t in a])
+        stack = lambda parts: [np.concatenate(layer) for layer in zip(*parts, strict=True)]  # noqa: E731
+        return stack(hidden), stack(attention)
+
+    def _readout(self, hidden_last: np.ndarray) -> np.ndarray:
+        W = self.net_.module_.readout.weight.detach().cpu().numpy()
+        return hidden_last @ W.T.astype(hidden_last.dtype)
+
+    def predict(self, X):
+        """Predict the target of each sequence (read-out of the last token).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_sequences, seq_len, n_features)
+            Token sequences (any length: ALiBi is relative).
+
+        Returns
+        -------
+        y : ndarray of shape (n_sequences,) or (n_sequences, n_outputs)
+        """
+        hidden, _ = self._run(self._prepare(X))
+        y = self._readout(hidden[-1][:, -1]).astype(np.float64)
+        return y[:, 0] if self._y_was_1d else y
+
+    def transform(self, X):
+        """Layer-1 output at the last position, shape ``(n_sequences, d_model)``."""
+        return self._run(self._prepare(X))[0][1][:, -1]
+
+    def hidden_states(self, X) -> list:
+        """The embedding and every layer's output at all positions, each ``(n, L, D)``."""
+        return self._run(self._prepare(X))[0]
+
+    def attention_maps(self, X) -> list:
+        """Attention weights of every layer, each ``(n_sequences, n_heads, L, L)``."""
+        return self._run(self._prepare(X))[1]
+
+    def previous_token_score(self, X, layer=0) -> np.ndarray:
+        """Attention mass each head of ``layer`` puts on the previous token (lag 1).
+
+        Averaged over sequences and over the queries that have a previous token. 1 for a
+        perfect previous-token head; uniform attention over the admissible keys gives the
+        mean of ``1/i``.
+
+        Returns
+        -------
+        score : ndarray of shape (n_heads,)
+        """
+        weights = self.attention_maps(X)[layer]  # (n, H, L, L)
+        L = weights.shape[-1]
+        lag_one = weights[:, :, np.arange(1, L), np.arange(0, L - 1)]  # (n, H, L-1)
+        return lag_one.mean(axis=(0, 2))
+
+    def induction_score(self, X) -> dict:
+        """Induction behaviour on twice-repeated random sequences (``make_repeated_tokens``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_sequences, 2R, n_features)
+            Each sequence is a random block of length ``R`` repeated twice.
+
+        Returns
+        -------
+        scores : dict
+            ``attention``: per head of the last layer, the mean weight a query ``t`` of the
+            second copy puts on key ``t − R + 1`` (the token after the previous occurrence of
+            the current token); ``copy1_error``, ``copy2_error``: mean squared error of the
+            per-position prediction (read-out at every position) against the next token, in
+            the first and the second copy, and their ratio ``error_ratio`` (< 1: the model
+            uses the earlier occurrence). The errors need ``n_outputs_ == n_features_in_``.
+        """
+        X = self._prepare(X)
+        R = X.shape[1] // 2
+        if X.shape[1] != 2 * R or R < 2 or not np.array_equal(X[:, :R], X[:, R:]):
+            raise ValueError("X must be sequences of a random block repeated twice (length 2R).")
+        hidden, attention = self._run(X)
+        t = np.arange(R, 2 * R)
+        scores = {"attention": attention[-1][:, :, t, t - R + 1].mean(axis=(0, 2))}
+        if self.n_outputs_ == self.n_features_in_:
+            predictions = self._readout(hidden[-1])  # (n, L, d): prediction at every prefix
+            error = ((predictions[:, :-1] - X[:, 1:]) ** 2).sum(-1)  # vs the next token
+            scores["copy1_error"] = float(error[:, : R - 1].mean())
+            scores["copy2_error"] = float(error[:, R:].mean())
+            scores["error_ratio"] = scores["copy2_error"] / scores["copy1_error"]
+        return scores
+
+    def probe(self, X, n_gram: int) -> dict:
+        """Linear probe of layer-1 outputs for the last ``n_gram`` tokens (the paper's Fig 6).
+
+        One affine map (least squares, :class:`sklearn.linear_model.LinearRegression`) from the
+        layer-1 output at position ``s`` to ``X_{s−n+1:s}``, shared by all positions
+        ``s = n..L`` and sequences.
+
+        Returns
+        -------
+        probe : dict
+            ``dist``: residual squared norm summed over positions, averaged over sequences;
+            ``fvu``: fraction of variance unexplained; ``lag_mse``: per-coordinate MSE of each
+            lag ``n−1, …, 0`` (lag 0 is the current token, which the residual stream keeps).
+        """
+        check_int(n_gram, "n_gram", 1)
+        X = self._prepare(X)
+        n, L, d = X.shape
+        if L < n_gram:
+            raise ValueError(f"sequences of length {L} are shorter than n_gram={n_gram}.")
+        layer1 = self._run(X)[0][1][:, n_gram - 1 :]  # positions s−1 = n−1..L−1
+        windows = np.lib.stride_tricks.sliding_window_view(X, n_gram, axis=1)  # (n, L−n+1, d, n)
+        targets = np.swapaxes(windows, 2, 3).reshape(n, L - n_gram + 1, n_gram * d)
+        features = layer1.reshape(-1, layer1.shape[-1]).astype(np.float64)
+        flat_targets = targets.reshape(-1, n_gram * d)
+        residual = flat_targets - LinearRegression().fit(features, flat_targets).predict(features)
+        per_lag = (residual**2).reshape(-1, n_gram, d).mean(axis=(0, 2))
+        return {
+            "dist": float((residual**2).sum() / n),
+            "fvu": float((residual**2).sum() / ((flat_targets - flat_targets.mean(0)) ** 2).sum()),
+            "lag_mse": per_lag,
+        }

@@ -1,0 +1,179 @@
+"""The paper's ALiBi transformer (eqs. 1–2 of Wang, Yu, E & Wu), in torch.
+
+Tokens are rows: ``X`` of shape ``(B, L, d)``. Each attention head has its own query, key and
+value matrices (full ``D × D`` by default, as in the paper; ``head_dim`` splits them), a
+learnable ALiBi slope ``p`` with bias ``φ(i − j; p) = −p (i − j − 1)`` on admissible keys, and
+strict causality (a token never attends to itself). No ``1/√D`` scaling and no LayerNorm by
+default (``../shared/math/induction_heads.md`` §3).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["ALiBiAttention", "InductionTransformer", "attention_mask", "initialize_weights"]
+
+_MASKED = -1e9  # finite: exp underflows to exactly 0 without -inf arithmetic (no NaN)
+
+
+def attention_mask(seq_len: int, causal: str = "strict", key_start: int = 0, device=None):
+    """Boolean ``(L, L)`` mask of admissible keys ``j`` for each query ``i``.
+
+    ``"strict"``: ``j < i``; ``"standard"``: ``j <= i``. Keys at positions ``< key_start`` are
+    excluded (the last-layer mask the exact constructions need, math note §1.1).
+    """
+    i = torch.arange(seq_len, device=device)[:, None]
+    j = torch.arange(seq_len, device=device)[None, :]
+    allowed = j < i if causal == "strict" else j <= i
+    return allowed & (j >= key_start)
+
+
+class ALiBiAttention(nn.Module):
+    """Multi-head attention with per-head learnable ALiBi slopes.
+
+    Parameters
+    ----------
+    d_model : int
+        Width ``D``.
+    n_heads : int
+        Number of heads ``H``.
+    head_dim : int or None
+        ``None``: full ``D × D`` query/key/value matrices per head and the paper's output
+        ``W_O Σ_h head_h`` (``W_O`` is ``D × D``); an int: ``head_dim × D`` matrices, heads
+        concatenated before ``W_O`` (``D × H·head_dim``).
+    positional : {"alibi", "none"}
+        Learnable slopes, or no positional bias (slopes fixed at 0).
+    scale : bool
+        Divide scores by ``√(key dim)`` (off in the paper).
+    """
+
+    def __init__(self, d_model, n_heads, head_dim=None, positional="alibi", scale=False):
+        super().__init__()
+        self.n_heads = n_heads
+        self.full_heads = head_dim is None
+        dim = d_model if head_dim is None else head_dim
+        self.W_Q = nn.Parameter(torch.zeros(n_heads, dim, d_model))
+        self.W_K = nn.Parameter(torch.zeros(n_heads, dim, d_model))
+        self.W_V = nn.Parameter(torch.zeros(n_heads, dim, d_model))
+        self.W_O = nn.Parameter(torch.zeros(d_model, dim if self.full_heads else n_heads * dim))
+        self.slopes = nn.Parameter(torch.zeros(n_heads), requires_grad=positional == "alibi")
+        self.scale = dim**-0.5 if scale else 1.0
+
+    def forward(self, Z, mask):
+        """Attention output ``(B, L, D)`` and weights ``(B, H, L, L)`` for inputs ``Z``."""
+        L = Z.shape[1]
+        q = torch.einsum("hkD,blD->bhlk", self.W_Q, Z)  # (B, H, L, dim)
+        k = torch.einsum("hkD,blD->bhlk", self.W_K, Z)
+        v = torch.einsum("hkD,blD->bhlk", self.W_V, Z)
+        lag = (torch.arange(L, device=Z.device)[:, None]
+               - torch.arange(L, device=Z.device)[None, :]).to(Z.dtype)  # i − j
+        bias = -self.slopes[:, None, None] * (lag - 1)  # (H, L, L): φ(i − j; p)
+        scores = self.scale * (q @ k.transpose(-1, -2)) + bias
+        scores = scores.masked_fill(~mask, _MASKED)
+        weights = torch.softmax(scores, dim=-1) * mask.any(-1, keepdim=True)  # empty rows → 0
+        heads = weights @ v  # (B, H, L, dim)
+        if self.full_heads:
+            combined = heads.sum(dim=1)  # Σ_h, then the paper's D × D W_O
+        else:
+            combined = heads.transpose(1, 2).flatten(2)  # concatenate heads
+        return combined @ self.W_O.T, weights
+
+
+class InductionTransformer(nn.Module):
+    """Embedding, ``U`` attention(+FFN) layers with residuals, linear read-out of the last token.
+
+    Parameters
+    ----------
+    n_features : int
+        Token dimension ``d``.
+    n_outputs : int
+        Output dimension of the read-out.
+    d_model : int
+        Width ``D``.
+    n_heads : tuple of int
+        Heads per layer (its length is the number of layers ``U``).
+    head_dim : int or None
+        See :class:`ALiBiAttention`.
+    ffn_width : int
+        Width of the ReLU feed-forward block after each attention (0: attention-only).
+    positional : {"alibi", "none"}
+        Positional bias.
+    causal : {"strict", "standard"}
+        Strict (no self-attention, the paper's) or standard (diagonal allowed) causality.
+    scale : bool
+        ``1/√dim`` score scaling.
+    residual : tuple of bool
+        Residual connection of each layer.
+    key_start : int
+        Keys before this position are excluded in the last layer.
+    """
+
+    def __init__(self, n_features, n_outputs, d_model, n_heads=(1, 1), head_dim=None,
+                 ffn_width=0, positional="alibi", causal="strict", scale=False,
+                 residual=(True, True), key_start=0):
+        super().__init__()
+        self.causal = causal
+        self.residual = tuple(residual)
+        self.key_start = key_start
+        self.embed = nn.Linear(n_features, d_model)
+        self.attention = nn.ModuleList(
+            ALiBiAttention(d_model, h, head_dim, positional, scale) for h in n_heads
+        )
+        self.ffn = nn.ModuleList(
+            nn.Sequential(nn.Linear(d_model, ffn_width), nn.ReLU(), nn.Linear(ffn_width, d_model))
+            if ffn_width else nn.Identity()
+            for _ in n_heads
+        )
+        self.readout = nn.Linear(d_model, n_outputs, bias=False)
+
+    def run(self, X):
+        """All hidden states and attention weights.
+
+        Returns
+        -------
+        hidden : list of Tensor (B, L, D)
+            The embedding, then the output of every layer.
+        attention : list of Tensor (B, H, L, L)
+            The attention weights of every layer.
+        """
+        L = X.shape[1]
+        n_layers = len(self.attention)
+        Z = self.embed(X)
+        hidden, attention = [Z], []
+        for u, (attn, ffn) in enumerate(zip(self.attention, self.ffn, strict=True)):
+            key_start = self.key_start if u == n_layers - 1 else 0
+            mask = attention_mask(L, self.causal, key_start, device=X.device)
+            update, weights = attn(Z, mask)
+            Z = Z + update if self.residual[u] else update
+            if not isinstance(ffn, nn.Identity):
+                Z = Z + ffn(Z)
+            hidden.append(Z)
+            attention.append(weights)
+        return hidden, attention
+
+    def forward(self, X):
+        """Read-out of the last token, ``(B, n_outputs)``."""
+        return self.readout(self.run(X)[0][-1][:, -1])
+
+
+def initialize_weights(module: InductionTransformer, init_scale, generator: torch.Generator):
+    """Random initial weights from ``generator`` (global RNG untouched), slopes 0.
+
+    ``init_scale="auto"``: ``N(0, 1/D)`` for the attention matrices and the read-out,
+    ``N(0, 1/d)`` for the embedding, zero biases (math note §6); a float ``σ``: every weight
+    ``N(0, σ²)`` (the paper's small init).
+    """
+    d_model = module.embed.out_features
+    n_features = module.embed.in_features
+    with torch.no_grad():
+        for name, param in module.named_parameters():
+            if name.endswith("slopes") or name.endswith("bias"):
+                param.zero_()
+                continue
+            if init_scale == "auto":
+                std = n_features**-0.5 if name.startswith("embed") else d_model**-0.5
+            else:
+                std = float(init_scale)
+            param.copy_(std * torch.randn(param.shape, generator=generator, dtype=param.dtype))
+    return module
