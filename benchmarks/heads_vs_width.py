@@ -32,7 +32,7 @@ class TestLoss(Callback):
 
     def on_epoch_end(self, net, **kwargs):
         with torch.no_grad():
-            pred = net.module_(torch.from_numpy(self.X).float()).numpy()
+            pred = net.module_(torch.from_numpy(self.X).float().to(net.device)).cpu().numpy()
         net.history.record("test_loss", float(0.5 * np.mean(np.sum((pred - self.y) ** 2, 1))))
 
 
