@@ -11,6 +11,7 @@ from sklearn.linear_model import LinearRegression
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from .._persistence import PersistenceMixin, restore_net
 from .._torch import LoopNet, resolve_device, seed_from, torch_threads, training_callbacks
 from .._validation import check_matrix_batch
 from ..pca._base import check_bool, check_int
@@ -39,7 +40,7 @@ def _check_sequences(X, name="X") -> np.ndarray:
     return batch.data
 
 
-class InductionHeadRegressor(RegressorMixin, BaseEstimator):
+class InductionHeadRegressor(PersistenceMixin, RegressorMixin, BaseEstimator):
     """A two-layer multi-head ALiBi transformer regressing a target from a token sequence.
 
     The paper's model (Wang, Yu, E & Wu, eqs. 1–2): a linear embedding, layers of multi-head
@@ -329,6 +330,19 @@ class InductionHeadRegressor(RegressorMixin, BaseEstimator):
         model._y_was_1d = False
         model.history_ = net.history
         return model
+
+    def _fitted_state(self) -> dict:
+        return {"n_features_in_": self.n_features_in_, "n_outputs_": self.n_outputs_,
+                "y_was_1d": bool(self._y_was_1d)}
+
+    def _restore(self, fitted: dict, state: dict, history: list) -> None:
+        self._check_params()
+        self.n_features_in_ = int(fitted["n_features_in_"])
+        self.n_outputs_ = int(fitted["n_outputs_"])
+        self._y_was_1d = bool(fitted["y_was_1d"])
+        net = self._build_net(self.n_features_in_, self.n_outputs_)
+        self.net_ = restore_net(net, state, history, dtype=_DTYPES[self.dtype])
+        self.history_ = self.net_.history
 
     # ------------------------------------------------------------------ inference
     def _prepare(self, X) -> np.ndarray:

@@ -14,6 +14,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from .._persistence import PersistenceMixin
 from .._validation import MatrixBatch, check_matrix_batch, check_n_features, preprocess_points
 from ..metrics import principal_cos2, subspace_of_batch
 from ._algorithms import flip_signs
@@ -33,7 +34,7 @@ def check_int(value, name: str, minimum: int) -> None:
         raise ValueError(f"{name} must be >= {minimum}; got {value}.")
 
 
-class BaseMatrixPCA(TransformerMixin, BaseEstimator):
+class BaseMatrixPCA(PersistenceMixin, TransformerMixin, BaseEstimator):
     """Base class: validation, preprocessing, ``predict``/``transform``/``score`` and tags.
 
     Subclasses define the parameters ``n_components``, ``center`` and ``normalize_points`` and
@@ -92,6 +93,14 @@ class BaseMatrixPCA(TransformerMixin, BaseEstimator):
 
     def _fit(self, batch: MatrixBatch) -> None:
         """Learn from the preprocessed batch (nothing to learn for the exact baselines)."""
+
+    def _fitted_state(self) -> dict:
+        return {"n_features_in_": self.n_features_in_}
+
+    def _restore(self, fitted: dict, state: dict, history: list) -> None:
+        if state:
+            raise ValueError(f"{type(self).__name__} has no weights to load.")
+        self.n_features_in_ = int(fitted["n_features_in_"])
 
     def _predict_batch(self, batch: MatrixBatch) -> np.ndarray:
         components = np.swapaxes(np.asarray(self._components(batch)), 1, 2)  # (N, k, d)

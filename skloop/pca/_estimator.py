@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import Callback
 from skorch.utils import to_tensor
 
+from .._persistence import restore_net
 from .._torch import LoopNet, resolve_device, seed_from, torch_threads, training_callbacks
 from .._validation import MatrixBatch
 from ..metrics import angular_error, subspace_of_batch
@@ -398,32 +399,7 @@ class LoopedTransformerPCA(BaseMatrixPCA):
         rng = check_random_state(self.random_state)
         module_seed, shuffle_seed, online_seed = (seed_from(rng) for _ in range(3))
         inputs, projector = self._objective_inputs(batch, rng)
-        callbacks = [("active_scalars", _RecordActiveScalars())]
-        if self.online:
-            callbacks.append(("redraw_queries", _RedrawQueries(online_seed)))
-        net = _LoopedPCANet(
-            LoopedLinearAttention,
-            module__n_features=d,
-            module__normalization=self.normalization,
-            module__parametrization=self.parametrization,
-            module__init=self.init,
-            module__init_scale=float(self.init_scale),
-            module__mask_query=self.mask_query,
-            module__n_loops=self.n_loops if self.objective == "end_to_end" else 1,
-            module__seed=module_seed,
-            objective=self.objective,
-            target=self.target,
-            normalize_output_in_loss=self.normalize_output_in_loss,
-            optimizer=_OPTIMIZERS[self.optimizer],
-            lr=self._learning_rate(d),
-            batch_size=self.batch_size,
-            max_epochs=self.max_epochs,
-            iterator_train__shuffle=True,
-            iterator_train__seed=shuffle_seed,
-            callbacks=callbacks + training_callbacks(self.verbose, self.callbacks),
-            device=resolve_device(self.device),
-            verbose=self.verbose,
-        )
+        net = self._build_net(d, module_seed, shuffle_seed, online_seed)
         with torch_threads(self.n_threads):
             net.fit(inputs, projector)
         self.net_ = net
@@ -463,6 +439,41 @@ class LoopedTransformerPCA(BaseMatrixPCA):
         with torch.no_grad(), torch_threads(self.n_threads):
             y = self.net_.infer(inputs)
             return float(self.net_.get_loss(y, projector, X=inputs))
+
+    def _build_net(self, d: int, module_seed=0, shuffle_seed=0, online_seed=0):
+        """The skorch net for points of dimension ``d`` with this estimator's settings."""
+        callbacks = [("active_scalars", _RecordActiveScalars())]
+        if self.online:
+            callbacks.append(("redraw_queries", _RedrawQueries(online_seed)))
+        return _LoopedPCANet(
+            LoopedLinearAttention,
+            module__n_features=d,
+            module__normalization=self.normalization,
+            module__parametrization=self.parametrization,
+            module__init=self.init,
+            module__init_scale=float(self.init_scale),
+            module__mask_query=self.mask_query,
+            module__n_loops=self.n_loops if self.objective == "end_to_end" else 1,
+            module__seed=module_seed,
+            objective=self.objective,
+            target=self.target,
+            normalize_output_in_loss=self.normalize_output_in_loss,
+            optimizer=_OPTIMIZERS[self.optimizer],
+            lr=self._learning_rate(d),
+            batch_size=self.batch_size,
+            max_epochs=self.max_epochs,
+            iterator_train__shuffle=True,
+            iterator_train__seed=shuffle_seed,
+            callbacks=callbacks + training_callbacks(self.verbose, self.callbacks),
+            device=resolve_device(self.device),
+            verbose=self.verbose,
+        )
+
+    def _restore(self, fitted: dict, state: dict, history: list) -> None:
+        self.n_features_in_ = int(fitted["n_features_in_"])
+        self.net_ = restore_net(self._build_net(self.n_features_in_), state, history)
+        self.history_ = self.net_.history
+        self._read_weights()
 
     def _read_weights(self):
         """Refresh the fitted weight attributes from the trained module."""

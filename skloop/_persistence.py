@@ -1,0 +1,225 @@
+"""A safe file format for fitted skloop estimators.
+
+``save`` writes one file through ``torch.save`` holding only plain data: a format tag, the
+estimator's class name, its hyper-parameters and fitted scalars as JSON text, its training
+history as JSON text, and the module's weights as tensors. ``load`` reads it with
+``torch.load(weights_only=True)``, which refuses to unpickle arbitrary objects, so loading a
+file never executes code from it; the content is then checked (a SHA-256 checksum over header
+and weights, a known class, known parameters, exactly the expected tensors) before the
+estimator is rebuilt. Unlike pickle, the file does
+not depend on skloop's private module layout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import numbers
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+__all__ = ["save_estimator", "load_estimator", "restore_net", "PersistenceMixin", "FORMAT"]
+
+FORMAT = "skloop-estimator"
+VERSION = 1
+
+
+def _jsonable(value):
+    """The value if JSON can hold it faithfully, else None (e.g. callbacks, RandomState)."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, (list, tuple)):
+        items = [_jsonable(v) for v in value]
+        return None if any(i is None and v is not None for i, v in zip(items, value,
+                                                                        strict=True)) else items
+    return None
+
+
+def save_estimator(estimator, path, fitted: dict) -> Path:
+    """Write ``estimator`` (fitted) to ``path``; ``fitted`` holds its extra JSON-able state."""
+    params = {}
+    for name, value in estimator.get_params(deep=False).items():
+        converted = _jsonable(value)
+        if converted is None and value is not None:
+            if name == "random_state":
+                raise ValueError("save needs random_state to be None or an int.")
+            continue  # not representable (e.g. callbacks): the reloaded model uses the default
+        params[name] = converted
+    net = getattr(estimator, "net_", None)
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "estimator": type(estimator).__name__,
+        "params": json.dumps(params),
+        "fitted": json.dumps(fitted),
+        "history": json.dumps(net.history.to_list() if net is not None else [],
+                              default=_history_default),
+        "state_dict": {} if net is None else {
+            k: v.detach().cpu().clone() for k, v in net.module_.state_dict().items()
+        },
+    }
+    payload["checksum"] = _checksum(payload)
+    path = Path(path)
+    torch.save(payload, path)
+    return path
+
+
+def _checksum(payload: dict) -> str:
+    """SHA-256 of the header texts and every tensor's bytes: detects corrupted or edited files."""
+    digest = hashlib.sha256()
+    for key in ("format", "estimator", "params", "fitted", "history"):
+        digest.update(str(payload[key]).encode())
+    for name in sorted(payload["state_dict"]):
+        tensor = payload["state_dict"][name]
+        digest.update(name.encode())
+        digest.update(str(tensor.dtype).encode())
+        digest.update(tensor.contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _history_default(value):
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    raise TypeError(f"history entry of type {type(value).__name__} is not serializable")
+
+
+def load_estimator(path, registry: dict, device=None):
+    """Read a file written by :func:`save_estimator` and rebuild the estimator.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    registry : dict
+        Estimator class name → class allowed to be loaded.
+    device : str or None, default=None
+        Device of the rebuilt model; None keeps the saved ``device`` parameter, except that a
+        CUDA device becomes ``"cpu"`` when CUDA is unavailable (weights are read on the CPU).
+
+    Raises
+    ------
+    ValueError
+        If the file is missing pieces, truncated, tampered with, or not a skloop file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, KeyError,
+            AttributeError, TypeError) as exc:
+        raise ValueError(f"{path} is not a readable skloop model file ({exc}).") from None
+    except Exception as exc:  # pickle.UnpicklingError and friends from a tampered file
+        raise ValueError(f"{path} is not a valid skloop model file ({exc}).") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a skloop model file.")
+    if payload.get("version") != VERSION:
+        raise ValueError(f"{path} has format version {payload.get('version')}; "
+                         f"this skloop reads version {VERSION}.")
+    cls = registry.get(payload.get("estimator"))
+    if cls is None:
+        raise ValueError(f"{path} holds an unknown estimator {payload.get('estimator')!r}.")
+    try:
+        params = json.loads(payload["params"])
+        fitted = json.loads(payload["fitted"])
+        history = json.loads(payload["history"])
+        state = payload["state_dict"]
+    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path} has a damaged header ({exc}).") from None
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise ValueError(f"{path} has malformed weights.")
+    if payload.get("checksum") != _checksum(payload):
+        raise ValueError(f"{path} fails its checksum: the file was corrupted or modified.")
+    unknown = set(params) - set(cls().get_params(deep=False))
+    if unknown:
+        raise ValueError(f"{path} has unknown parameters {sorted(unknown)} for {cls.__name__}.")
+    if "device" in params:
+        saved = params["device"]
+        if device is None:
+            cuda_missing = str(saved).startswith("cuda") and not torch.cuda.is_available()
+            device = "cpu" if cuda_missing else saved
+        params["device"] = device
+    estimator = cls(**params)
+    try:
+        estimator._restore(fitted, state, history)
+    except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path} does not match a {cls.__name__} ({exc}).") from None
+    return estimator
+
+
+def _registry() -> dict:
+    from . import ExactPCA, InductionHeadRegressor, LoopedTransformerPCA, PowerIterationPCA
+
+    classes = (ExactPCA, PowerIterationPCA, LoopedTransformerPCA, InductionHeadRegressor)
+    return {cls.__name__: cls for cls in classes}
+
+
+def restore_net(net, state: dict, history: list, dtype=None):
+    """Initialize a freshly built skorch net and load saved weights and history into it."""
+    from skorch.history import History
+
+    net.initialize()
+    if dtype is not None:
+        net.module_.to(dtype)
+    net.module_.load_state_dict(state, strict=True)
+    net.history = History(history)
+    return net
+
+
+class PersistenceMixin:
+    """``save(path)`` / ``load(path)`` in the safe format of :mod:`skloop._persistence`.
+
+    Estimators implement ``_fitted_state()`` (JSON-able fitted scalars) and
+    ``_restore(fitted, state_dict, history)``.
+    """
+
+    def save(self, path):
+        """Write the fitted estimator to ``path`` (weights-only tensors + JSON, no pickle).
+
+        Hyper-parameters that JSON cannot hold (``callbacks``) are not saved: the reloaded
+        estimator has their defaults.
+
+        Parameters
+        ----------
+        path : str or Path
+            Destination file.
+
+        Returns
+        -------
+        path : Path
+        """
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self)
+        return save_estimator(self, path, self._fitted_state())
+
+    @classmethod
+    def load(cls, path, device=None):
+        """Read an estimator written by :meth:`save`; executes no code from the file.
+
+        Parameters
+        ----------
+        path : str or Path
+            The file.
+        device : str or None, default=None
+            Device of the reloaded model; None keeps the saved one, or the CPU when that was
+            a CUDA device and CUDA is unavailable.
+
+        Returns
+        -------
+        estimator : object
+            A fitted estimator of this class, predicting exactly as the saved one.
+        """
+        estimator = load_estimator(path, _registry(), device)
+        if not isinstance(estimator, cls):
+            raise ValueError(f"{path} holds a {type(estimator).__name__}, not a {cls.__name__}.")
+        return estimator

@@ -1,0 +1,121 @@
+"""pickle/joblib round trips and the safe save/load format."""
+
+import pickle
+import zipfile
+
+import joblib
+import numpy as np
+import pytest
+
+from skloop import ExactPCA, InductionHeadRegressor, LoopedTransformerPCA, PowerIterationPCA
+from skloop.datasets import make_induction_head_task, make_sphere_matrices
+
+X = make_sphere_matrices(200, n_points=12, n_features=4, random_state=0)
+SEQ, TARGET = make_induction_head_task("ih2", 200, 8, random_state=0)
+
+
+def _fitted():
+    return [
+        (ExactPCA(n_components=2).fit(X), X),
+        (PowerIterationPCA(6, shift=2.0, random_state=1).fit(X), X),
+        (LoopedTransformerPCA(max_epochs=2, inference_loops=7, random_state=0).fit(X), X),
+        (LoopedTransformerPCA(objective="layerwise", parametrization="scalar", max_epochs=2,
+                              random_state=0).fit(X), X),
+        (InductionHeadRegressor(max_epochs=2, random_state=0).fit(SEQ, TARGET[:, 0]), SEQ),
+        (InductionHeadRegressor(max_epochs=1, dtype="float64", ffn_width=4,
+                                random_state=0).fit(SEQ, TARGET), SEQ),
+        (InductionHeadRegressor.from_construction("ihn", n_gram=3, eps=0.01), SEQ),
+    ]
+
+
+def _plain(params):
+    """Parameters as JSON keeps them: tuples become lists; callbacks are not saved."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()
+            if k != "callbacks"}
+
+
+CASES = _fitted()
+IDS = ["exact", "power", "looped", "looped-scalar", "induction", "induction-f64", "oracle"]
+
+
+@pytest.mark.parametrize("estimator, data", CASES, ids=IDS)
+def test_pickle_and_joblib_round_trips_are_bit_identical(estimator, data, tmp_path):
+    expected = estimator.predict(data)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(estimator)).predict(data), expected)
+    joblib.dump(estimator, tmp_path / "model.joblib")
+    np.testing.assert_array_equal(joblib.load(tmp_path / "model.joblib").predict(data), expected)
+
+
+@pytest.mark.parametrize("estimator, data", CASES, ids=IDS)
+def test_save_load_is_bit_identical_and_keeps_history(estimator, data, tmp_path):
+    path = estimator.save(tmp_path / "model.skl")
+    restored = type(estimator).load(path)
+    np.testing.assert_array_equal(restored.predict(data), estimator.predict(data))
+    assert _plain(restored.get_params()) == _plain(estimator.get_params())
+    if len(getattr(estimator, "history_", [])):
+        assert restored.history_[:, "train_loss"] == estimator.history_[:, "train_loss"]
+    # The file is a plain zip of tensors + JSON: loadable with weights_only=True.
+    assert zipfile.is_zipfile(path)
+
+
+def test_load_checks_class_truncation_tampering_and_garbage(tmp_path):
+    model = LoopedTransformerPCA(max_epochs=1, random_state=0).fit(X)
+    path = model.save(tmp_path / "model.skl")
+    raw = path.read_bytes()
+    with pytest.raises(ValueError, match="not a ExactPCA|holds a LoopedTransformerPCA"):
+        ExactPCA.load(path)
+    (tmp_path / "truncated.skl").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(ValueError, match="not a readable skloop model file"):
+        LoopedTransformerPCA.load(tmp_path / "truncated.skl")
+    # Flip one byte inside the stored weights: the content checksum catches it.
+    with zipfile.ZipFile(path) as archive:
+        info = next(i for i in archive.infolist() if "/data/" in i.filename and i.file_size > 64)
+    local = raw[info.header_offset : info.header_offset + 30]  # the local file header
+    name_length, extra_length = int.from_bytes(local[26:28], "little"), int.from_bytes(
+        local[28:30], "little")
+    data_start = info.header_offset + 30 + name_length + extra_length
+    tampered = bytearray(raw)
+    tampered[data_start + 8] ^= 0xFF
+    (tmp_path / "tampered.skl").write_bytes(bytes(tampered))
+    with pytest.raises(ValueError, match="checksum|not a .*valid|not a readable"):
+        LoopedTransformerPCA.load(tmp_path / "tampered.skl")
+    (tmp_path / "garbage.skl").write_bytes(b"not a model at all")
+    with pytest.raises(ValueError, match="skloop model file"):
+        LoopedTransformerPCA.load(tmp_path / "garbage.skl")
+    # A pickle with code in it is refused by weights_only loading, never executed.
+    (tmp_path / "evil.skl").write_bytes(pickle.dumps(model))
+    with pytest.raises(ValueError, match="skloop model file"):
+        LoopedTransformerPCA.load(tmp_path / "evil.skl")
+    with pytest.raises(FileNotFoundError):
+        LoopedTransformerPCA.load(tmp_path / "missing.skl")
+
+
+def test_save_needs_a_fitted_estimator_and_a_plain_seed(tmp_path):
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        ExactPCA().save(tmp_path / "x.skl")
+    model = PowerIterationPCA(random_state=np.random.RandomState(0)).fit(X)
+    with pytest.raises(ValueError, match="random_state"):
+        model.save(tmp_path / "x.skl")
+
+
+def test_model_saved_with_a_cuda_device_loads_on_cpu(tmp_path):
+    model = LoopedTransformerPCA(max_epochs=1, random_state=0, device="cuda:0")
+    model.set_params(device="cpu").fit(X)
+    model.device = "cuda:0"  # as if trained on a GPU: the file stores the parameter only
+    path = model.save(tmp_path / "gpu.skl")
+    restored = LoopedTransformerPCA.load(path, device="cpu")
+    assert str(restored.net_.device) == "cpu" and restored.device == "cpu"
+    np.testing.assert_array_equal(restored.predict(X), model.predict(X))
+
+
+def test_saved_cuda_device_falls_back_to_cpu_without_cuda(tmp_path):
+    import torch
+
+    model = LoopedTransformerPCA(max_epochs=1, random_state=0).fit(X)
+    model.device = "cuda"
+    restored = LoopedTransformerPCA.load(model.save(tmp_path / "m.skl"))
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert restored.device == expected
+    np.testing.assert_allclose(restored.predict(X), model.predict(X), atol=1e-12)
