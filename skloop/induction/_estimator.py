@@ -33,10 +33,16 @@ class _InductionNet(LoopNet):
         return 0.5 * ((y_pred - y_true) ** 2).sum(-1).mean()
 
 
-def _check_sequences(X, name="X") -> np.ndarray:
+def _check_sequences(X, dtype: str, name="X") -> np.ndarray:
     batch = check_matrix_batch(X, name=name)
     if batch.ragged:
         raise ValueError(f"{name} must hold sequences of equal length; got a ragged list.")
+    largest = float(np.max(np.abs(batch.data)))
+    if largest**2 >= float(np.finfo(dtype).max):
+        raise ValueError(
+            f"{name} has values up to {largest:.3g}, whose squares (attention scores) "
+            f"overflow {dtype}; rescale {name} or use dtype='float64'."
+        )
     return batch.data
 
 
@@ -253,7 +259,7 @@ class InductionHeadRegressor(PersistenceMixin, RegressorMixin, BaseEstimator):
             The fitted estimator.
         """
         self._check_params()
-        X = _check_sequences(X)
+        X = _check_sequences(X, self.dtype)
         y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
         if y.ndim not in (1, 2) or y.shape[0] != X.shape[0]:
             raise ValueError(
@@ -273,7 +279,7 @@ class InductionHeadRegressor(PersistenceMixin, RegressorMixin, BaseEstimator):
             net.module_.to(dtype)
             initialize_weights(net.module_, self.init_scale,
                                torch.Generator().manual_seed(init_seed))
-            net.partial_fit(torch.from_numpy(X).to(dtype), torch.from_numpy(y).to(dtype))
+            net.partial_fit(torch.tensor(X, dtype=dtype), torch.tensor(y, dtype=dtype))
         self.net_ = net
         self.history_ = net.history
         return self
@@ -344,10 +350,16 @@ class InductionHeadRegressor(PersistenceMixin, RegressorMixin, BaseEstimator):
         self.net_ = restore_net(net, state, history, dtype=_DTYPES[self.dtype])
         self.history_ = self.net_.history
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        return tags
+
     # ------------------------------------------------------------------ inference
     def _prepare(self, X) -> np.ndarray:
         check_is_fitted(self)
-        X = _check_sequences(X)
+        X = _check_sequences(X, self.dtype)
         if X.shape[2] != self.n_features_in_:
             raise ValueError(
                 f"X has {X.shape[2]} features, but {type(self).__name__} is expecting "
@@ -362,7 +374,7 @@ class InductionHeadRegressor(PersistenceMixin, RegressorMixin, BaseEstimator):
         hidden, attention = [], []
         with torch.no_grad(), torch_threads(self.n_threads):
             for start in range(0, len(X), _CHUNK):
-                part = torch.from_numpy(X[start : start + _CHUNK]).to(self.net_.device, dtype)
+                part = torch.tensor(X[start : start + _CHUNK], dtype=dtype, device=self.net_.device)
                 h, a = module.run(part)
                 hidden.append([t.cpu().numpy() for t in h])
                 attention.append([t.cpu().numpy() for t in a])
@@ -387,6 +399,11 @@ class InductionHeadRegressor(PersistenceMixin, RegressorMixin, BaseEstimator):
         """
         hidden, _ = self._run(self._prepare(X))
         y = self._readout(hidden[-1][:, -1]).astype(np.float64)
+        if not np.all(np.isfinite(y)):
+            raise FloatingPointError(
+                "The predictions are not finite: the inputs are too large for the model's "
+                f"{self.dtype} arithmetic (or the weights diverged); rescale X."
+            )
         return y[:, 0] if self._y_was_1d else y
 
     def transform(self, X):

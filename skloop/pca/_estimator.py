@@ -396,6 +396,13 @@ class LoopedTransformerPCA(BaseMatrixPCA):
     # ------------------------------------------------------------------ training
     def _fit(self, batch: MatrixBatch):
         d = batch.n_features
+        if np.any(batch.n_points < d):
+            raise ValueError(
+                f"Training needs n_points >= n_features (got matrices with "
+                f"{int(batch.n_points.min())} points in {d} dimensions): the paper's "
+                "Assumption 3.2 asks for a full-rank second moment. Any n_points works at "
+                "predict time."
+            )
         rng = check_random_state(self.random_state)
         module_seed, shuffle_seed, online_seed = (seed_from(rng) for _ in range(3))
         inputs, projector = self._objective_inputs(batch, rng)
