@@ -22,6 +22,7 @@ __all__ = [
     "load_wine_matrices",
     "make_induction_head_task",
     "make_repeated_tokens",
+    "InductionTaskSampler",
 ]
 
 
@@ -529,3 +530,47 @@ def make_repeated_tokens(n_sequences=500, n_repeat=5, n_features=1, *, tokens="g
     n_sequences, n_repeat, n_features = _check_sizes(n_sequences, n_repeat, n_features)
     block = _tokens(check_random_state(random_state), (n_sequences, n_repeat, n_features), tokens)
     return np.concatenate([block, block], axis=1)
+
+
+class InductionTaskSampler:
+    """Fresh batches of an induction-head task, for online training.
+
+    Calling the sampler with ``(n_sequences, random_state)`` returns
+    ``make_induction_head_task(kind, n_sequences, **task)``; its attributes (``kind``,
+    ``seq_len``, ``alpha``, ``w_star``, ...) describe the task, and
+    :class:`~skloop.InductionHeadRegressor` uses ``alpha`` and ``w_star`` to place the phase
+    markers of the mixed target.
+
+    Parameters
+    ----------
+    kind : str, default="mixed"
+        Task kind (see :func:`make_induction_head_task`).
+    seq_len : int, default=40
+        Sequence length.
+    **task
+        Other arguments of :func:`make_induction_head_task` (``n_features``, ``n_gram``,
+        ``W_star``, ``alpha``, ``w_star``, ``tokens``).
+
+    Examples
+    --------
+    >>> from skloop.datasets import InductionTaskSampler
+    >>> sampler = InductionTaskSampler("mixed", seq_len=40, alpha=1.0, w_star=0.49)
+    >>> X, y = sampler(8, random_state=0)
+    >>> X.shape, y.shape
+    ((8, 40, 1), (8, 2))
+    """
+
+    def __init__(self, kind="mixed", seq_len=40, **task):
+        self.kind = kind
+        self.seq_len = seq_len
+        self.task = task
+        self.alpha = task.get("alpha", 1.0)
+        self.w_star = task.get("w_star", 0.49)
+
+    def __call__(self, n_sequences, random_state=None):
+        return make_induction_head_task(self.kind, n_sequences, self.seq_len,
+                                        random_state=random_state, **self.task)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.task.items())
+        return f"InductionTaskSampler({self.kind!r}, seq_len={self.seq_len}{', ' + args if args else ''})"

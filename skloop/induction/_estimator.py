@@ -10,13 +10,15 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.linear_model import LinearRegression
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted
+from skorch.callbacks import Callback
 
 from .._persistence import PersistenceMixin, restore_net
 from .._torch import LoopNet, resolve_device, seed_from, torch_threads, training_callbacks
 from .._validation import check_matrix_batch
 from ..pca._base import check_bool, check_int
 from ._constructions import ih2_transformer, ihn_transformer
-from ._model import InductionTransformer, initialize_weights
+from ._dynamics import detect_phases
+from ._model import InductionTransformer, ReparameterizedInduction, initialize_weights
 
 __all__ = ["InductionHeadRegressor"]
 
@@ -31,6 +33,82 @@ class _InductionNet(LoopNet):
     def get_loss(self, y_pred, y_true, X=None, training=False):
         y_true = y_true.to(device=y_pred.device, dtype=y_pred.dtype)
         return 0.5 * ((y_pred - y_true) ** 2).sum(-1).mean()
+
+
+class _Resample(Callback):
+    """Online training: a fresh training set from the sampler at the start of every epoch."""
+
+    def __init__(self, sampler, seed):
+        self.sampler = sampler
+        self.seed = seed
+
+    def initialize(self):
+        self.rng_ = np.random.RandomState(self.seed)
+        return self
+
+    def on_epoch_begin(self, net, dataset_train=None, **kwargs):
+        X, y = self.sampler(len(dataset_train), random_state=self.rng_)
+        dataset_train.X.copy_(torch.as_tensor(X).reshape(dataset_train.X.shape))
+        dataset_train.y.copy_(torch.as_tensor(y).reshape(dataset_train.y.shape))
+
+
+class _RecordDynamics(Callback):
+    """Per epoch, on fixed evaluation data: iteration, gradient-flow time, total and partial
+    losses, and the parameters (6-parameter model) or slope / W_K, W_Q norms per layer."""
+
+    def __init__(self, X, y, output_names):
+        self.X, self.y = X, y
+        self.output_names = output_names
+
+    def initialize(self):
+        self.iteration_ = 0
+        self.stage_start_ = 0
+        self.stage_ = 1
+        self.stage_starts_ = {}
+        return self
+
+    def start_stage(self, net, stage):
+        """Mark the start of a stage and keep its t = 0 evaluation in ``stage_starts_``."""
+        self.stage_ = stage
+        self.stage_start_ = self.iteration_
+        self.stage_starts_[stage] = self._evaluate(net)
+
+    def _evaluate(self, net) -> dict:
+        module = net.module_
+        with torch.no_grad():
+            X = self.X.to(net.device, next(module.parameters()).dtype)
+            residual = (module(X) - self.y.to(X)) ** 2
+        partial = 0.5 * residual.mean(0)
+        values = {"iteration": self.iteration_, "stage": self.stage_,
+                  "time": net.lr * (self.iteration_ - self.stage_start_),
+                  "loss": float(partial.sum())}
+        values.update(zip(self.output_names, partial.tolist(), strict=True))
+        if isinstance(module, ReparameterizedInduction):
+            for name in ("p_tilde", "g", "p", "w_K", "w_Q", "h"):
+                values[name] = getattr(module, name).item()
+            return values
+        for u, attention in enumerate(module.attention):
+            values[f"slope_norm_{u}"] = attention.slopes.norm().item()
+            values[f"qk_norm_{u}"] = torch.cat([attention.W_Q.flatten(),
+                                                attention.W_K.flatten()]).norm().item()
+        return values
+
+    def on_epoch_end(self, net, **kwargs):
+        self.iteration_ += net.history[-1, "train_batch_count"]
+        for key, value in self._evaluate(net).items():
+            net.history.record(key, value)
+
+
+class _StopAtSlope(Callback):
+    """Stage I: stop once the first-layer slope p̃ reaches a target."""
+
+    def __init__(self, target):
+        self.target = target
+        self.active = False
+
+    def on_epoch_end(self, net, **kwargs):
+        if self.active and self.target is not None and net.module_.p_tilde.item() >= self.target:
+            raise KeyboardInterrupt  # skorch ends the fit loop cleanly on this signal
 
 
 def _check_sequences(X, dtype: str, name="X") -> np.ndarray:
@@ -61,6 +139,31 @@ class InductionHeadRegressor(PersistenceMixin, RegressorMixin, BaseEstimator):
         Heads per layer (an int: the same in every layer).
     d_model : int or None, default=None
         Width ``D``; ``None`` uses ``max(8, 2 n_features)``.
+    architecture : {"standard", "reparameterized"}, default="standard"
+        ``"standard"``: the transformer of eqs. (1)–(2); ``"reparameterized"``: the
+        6-parameter model of eqs. (16)–(17) (``d = 1``, two outputs: the mixed 4-gram +
+        in-context 2-gram target), all six parameters initialised at ``init_scale``.
+    training : {"joint", "layerwise"}, default="joint"
+        ``"layerwise"`` (reparameterized only): Stage I trains the first-layer slope ``p̃``
+        alone, Stage II the five second-layer parameters with ``p̃`` frozen (the paper's
+        recipe); ``"joint"`` trains everything together.
+    stage1 : {"oracle", "train"}, default="oracle"
+        Reparameterized first layer: ``"oracle"`` uses ``y_s = x_{s−1}`` exactly (``p̃ = ∞``,
+        the regime Theorem 4.5 analyses); ``"train"`` learns ``p̃`` (Stage I as the paper
+        specifies it leaves ``p̃ ≈ 0.94`` and floors the 4-gram loss, math note §5.7).
+    stage1_epochs : int, default=10
+        Epochs of Stage I (``training="layerwise"``, ``stage1="train"``).
+    stage1_lr : float or None, default=None
+        Stage I learning rate (``None``: ``lr``).
+    stage1_target_p : float or None, default=None
+        End Stage I early once ``p̃`` reaches this value.
+    sampler : callable or None, default=None
+        Online training: ``sampler(n, random_state) -> (X, y)`` draws a fresh training set of
+        ``steps_per_epoch × batch_size`` sequences at every epoch (e.g.
+        :class:`~skloop.datasets.InductionTaskSampler`); the ``(X, y)`` given to ``fit`` are
+        then the fixed evaluation set of ``history_``.
+    steps_per_epoch : int, default=100
+        Optimizer steps per epoch in online training (the ``history_`` resolution).
     n_layers : int, default=2
         Number of layers ``U`` (ignored when ``n_heads`` is a tuple).
     head_dim : int or None, default=None
@@ -111,7 +214,17 @@ class InductionHeadRegressor(PersistenceMixin, RegressorMixin, BaseEstimator):
     n_outputs_ : int
         Number of target columns.
     history_ : skorch.History
-        ``train_loss`` per epoch.
+        Per epoch: ``train_loss``, and on the evaluation data ``iteration``, ``stage``, ``time``
+        (gradient-flow time ``lr × iterations`` since the stage began), ``loss``, one partial
+        loss per output (``"G4"``, ``"IH2"`` for two outputs, else ``"output_k"``), and the six
+        parameters (reparameterized) or ``slope_norm_u``, ``qk_norm_u`` per layer (standard).
+    stage_starts_ : dict
+        The evaluation of ``history_``'s quantities at the start (t = 0) of each stage.
+    phases_ : dict
+        Reparameterized model only: the phase markers ``T_I, T_o, T_w, T_II, T_half, T_III``
+        and the plateau ``L_IH2(T_o)`` on the Stage II time axis (see
+        :func:`skloop.induction.detect_phases`), with ``α*``, ``w*`` from the sampler when it
+        has them, else ``α*`` fitted from the data and ``w*`` from the learned ``w_K w_Q``.
 
     References
     ----------
@@ -133,6 +246,14 @@ class InductionHeadRegressor(PersistenceMixin, RegressorMixin, BaseEstimator):
         n_heads=2,
         d_model=None,
         *,
+        architecture="standard",
+        training="joint",
+        stage1="oracle",
+        stage1_epochs=10,
+        stage1_lr=None,
+        stage1_target_p=None,
+        sampler=None,
+        steps_per_epoch=100,
         n_layers=2,
         head_dim=None,
         ffn_width=0,
@@ -155,6 +276,14 @@ class InductionHeadRegressor(PersistenceMixin, RegressorMixin, BaseEstimator):
     ):
         self.n_heads = n_heads
         self.d_model = d_model
+        self.architecture = architecture
+        self.training = training
+        self.stage1 = stage1
+        self.stage1_epochs = stage1_epochs
+        self.stage1_lr = stage1_lr
+        self.stage1_target_p = stage1_target_p
+        self.sampler = sampler
+        self.steps_per_epoch = steps_per_epoch
         self.n_layers = n_layers
         self.head_dim = head_dim
         self.ffn_width = ffn_width
@@ -200,11 +329,23 @@ class InductionHeadRegressor(PersistenceMixin, RegressorMixin, BaseEstimator):
         if self.n_threads is not None:
             check_int(self.n_threads, "n_threads", 1)
         check_bool(self.scale_attention, "scale_attention")
+        check_int(self.stage1_epochs, "stage1_epochs", 1)
+        check_int(self.steps_per_epoch, "steps_per_epoch", 1)
+        for name in ("stage1_lr", "stage1_target_p"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, numbers.Real) and value > 0):
+                raise ValueError(f"{name} must be None or a float > 0; got {value!r}.")
+        if self.sampler is not None and not callable(self.sampler):
+            raise TypeError(f"sampler must be None or callable; got {self.sampler!r}.")
         choices = {"positional": ("alibi", "none"), "causal": ("strict", "standard"),
-                   "optimizer": tuple(_OPTIMIZERS), "dtype": tuple(_DTYPES)}
+                   "optimizer": tuple(_OPTIMIZERS), "dtype": tuple(_DTYPES),
+                   "architecture": ("standard", "reparameterized"),
+                   "training": ("joint", "layerwise"), "stage1": ("oracle", "train")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}; got {getattr(self, name)!r}.")
+        if self.training == "layerwise" and self.architecture != "reparameterized":
+            raise ValueError("training='layerwise' is defined for architecture='reparameterized'.")
         if self.residual is not None and (
             len(self.residual) != len(heads)
             or not all(isinstance(r, (bool, np.bool_)) for r in self.residual)
@@ -217,7 +358,29 @@ class InductionHeadRegressor(PersistenceMixin, RegressorMixin, BaseEstimator):
         )):
             raise ValueError(f"init_scale must be 'auto' or a float > 0; got {self.init_scale!r}.")
 
-    def _build_net(self, n_features: int, n_outputs: int) -> _InductionNet:
+    def _build_net(self, n_features: int, n_outputs: int, callbacks=()) -> _InductionNet:
+        common = dict(
+            optimizer=_OPTIMIZERS[self.optimizer],
+            lr=self.lr,
+            batch_size=self.batch_size,
+            max_epochs=self.max_epochs,
+            iterator_train__shuffle=True,
+            callbacks=list(callbacks) + training_callbacks(self.verbose, self.callbacks),
+            device=resolve_device(self.device),
+            verbose=self.verbose,
+        )
+        if self.architecture == "reparameterized":
+            if (n_features, n_outputs) != (1, 2):
+                raise ValueError(
+                    "architecture='reparameterized' needs n_features=1 and 2 outputs (the mixed "
+                    f"4-gram + induction target); got {n_features} features, {n_outputs} outputs."
+                )
+            return _InductionNet(
+                ReparameterizedInduction,
+                module__init_scale=0.01 if self.init_scale == "auto" else float(self.init_scale),
+                module__oracle_first_layer=self.stage1 == "oracle",
+                **common,
+            )
         heads = self._heads()
         return _InductionNet(
             InductionTransformer,
@@ -232,14 +395,7 @@ class InductionHeadRegressor(PersistenceMixin, RegressorMixin, BaseEstimator):
             module__scale=self.scale_attention,
             module__residual=tuple(self.residual) if self.residual else (True,) * len(heads),
             module__key_start=self.key_start,
-            optimizer=_OPTIMIZERS[self.optimizer],
-            lr=self.lr,
-            batch_size=self.batch_size,
-            max_epochs=self.max_epochs,
-            iterator_train__shuffle=True,
-            callbacks=training_callbacks(self.verbose, self.callbacks),
-            device=resolve_device(self.device),
-            verbose=self.verbose,
+            **common,
         )
 
     # ------------------------------------------------------------------ training
@@ -270,19 +426,76 @@ class InductionHeadRegressor(PersistenceMixin, RegressorMixin, BaseEstimator):
         y = y.reshape(len(y), -1)
         self.n_features_in_, self.n_outputs_ = X.shape[2], y.shape[1]
         rng = check_random_state(self.random_state)
-        init_seed, shuffle_seed = seed_from(rng), seed_from(rng)
-        net = self._build_net(self.n_features_in_, self.n_outputs_)
-        net.set_params(iterator_train__seed=shuffle_seed)
+        init_seed, shuffle_seed, sample_seed = (seed_from(rng) for _ in range(3))
         dtype = _DTYPES[self.dtype]
+        names = (["G4", "IH2"] if self.n_outputs_ == 2
+                 else [f"output_{k}" for k in range(self.n_outputs_)])
+        dynamics = _RecordDynamics(torch.tensor(X), torch.tensor(y), names)
+        stop_at_slope = _StopAtSlope(self.stage1_target_p)
+        callbacks = [("dynamics", dynamics), ("stop_at_slope", stop_at_slope)]
+        X_train, y_train = X, y
+        if self.sampler is not None:
+            callbacks.append(("resample", _Resample(self.sampler, sample_seed)))
+            X_train, y_train = self.sampler(self.steps_per_epoch * self.batch_size,
+                                            random_state=sample_seed)
+            y_train = np.asarray(y_train, dtype=np.float64).reshape(len(y_train), -1)
+        net = self._build_net(self.n_features_in_, self.n_outputs_, callbacks)
+        net.set_params(iterator_train__seed=shuffle_seed)
+        inputs = (torch.tensor(np.asarray(X_train), dtype=dtype),
+                  torch.tensor(y_train, dtype=dtype))
         with torch_threads(self.n_threads):
             net.initialize()
             net.module_.to(dtype)
-            initialize_weights(net.module_, self.init_scale,
-                               torch.Generator().manual_seed(init_seed))
-            net.partial_fit(torch.tensor(X, dtype=dtype), torch.tensor(y, dtype=dtype))
+            if self.architecture == "standard":
+                initialize_weights(net.module_, self.init_scale,
+                                   torch.Generator().manual_seed(init_seed))
+            if self.training == "layerwise":
+                self._train_layerwise(net, inputs, dynamics, stop_at_slope)
+            else:
+                dynamics.start_stage(net, 2 if self.architecture == "reparameterized" else 1)
+                net.partial_fit(*inputs)
         self.net_ = net
         self.history_ = net.history
+        self.stage_starts_ = dynamics.stage_starts_
+        if self.architecture == "reparameterized":
+            self.phases_ = self._phases(X, y)
         return self
+
+    def _train_layerwise(self, net, inputs, dynamics, stop_at_slope):
+        """Stage I (p̃ alone, unless the oracle replaces it), then Stage II (p̃ frozen)."""
+        module = net.module_
+        second_layer = [module.g, module.p, module.w_K, module.w_Q, module.h]
+        if self.stage1 == "train":
+            for param in second_layer:
+                param.requires_grad_(False)
+            net.set_params(lr=self.stage1_lr or self.lr, max_epochs=self.stage1_epochs)
+            dynamics.start_stage(net, 1)
+            stop_at_slope.active = True
+            net.partial_fit(*inputs)
+            stop_at_slope.active = False
+            for param in second_layer:
+                param.requires_grad_(True)
+        module.p_tilde.requires_grad_(False)
+        net.set_params(lr=self.lr, max_epochs=self.max_epochs)
+        dynamics.start_stage(net, 2)
+        net.partial_fit(*inputs)
+        module.p_tilde.requires_grad_(True)
+
+    def _phases(self, X, y) -> dict:
+        """Phase markers of the Stage II history (math note §5.6)."""
+        alpha = getattr(self.sampler, "alpha", None)
+        w_star = getattr(self.sampler, "w_star", None)
+        if alpha is None:  # column G4 is g* x_{L-2} exactly: least squares recovers g*
+            g_star = float(X[:, -3, 0] @ y[:, 0] / (X[:, -3, 0] @ X[:, -3, 0]))
+            alpha = g_star / (1 - g_star)
+        if w_star is None:
+            w_star = float(np.sqrt(max(self.net_.module_.w_K.item()
+                                       * self.net_.module_.w_Q.item(), 0.0)))
+        # Stage II from its t = 0 evaluation on, then every epoch.
+        rows = [self.stage_starts_[2]] + [r for r in self.history_ if r.get("stage") == 2]
+        keys = ("time", "G4", "IH2", "w_K", "w_Q", "h")
+        history = {key: np.array([row[key] for row in rows]) for key in keys}
+        return detect_phases(history, alpha=alpha, w_star=w_star)
 
     @classmethod
     def from_construction(cls, kind="ih2", *, W_star=None, n_features=1, n_gram=2, p=20.0,

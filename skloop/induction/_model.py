@@ -177,3 +177,50 @@ def initialize_weights(module: InductionTransformer, init_scale, generator: torc
                 std = float(init_scale)
             param.copy_(std * torch.randn(param.shape, generator=generator, dtype=param.dtype))
     return module
+
+
+class ReparameterizedInduction(nn.Module):
+    """The 6-parameter model of eqs. (16)–(17): ``d = 1``, outputs ``(G4 head, IH2 head)``.
+
+    ``y_s = Σ_{τ<s} x_τ softmax_τ(−p̃ (s−1−τ))`` (layer 1, previous-token head with slope
+    ``p̃``); head 1 ``g Σ_{s=2}^{L−1} y_s softmax_s(−p (L−1−s))`` (RPE only), head 2
+    ``h Σ_{s=2}^{L−1} x_s softmax_s(w_K w_Q x_L y_s)`` (dot product only). With
+    ``oracle_first_layer`` the first layer is exact, ``y_s = x_{s−1}`` (``p̃ = ∞``).
+
+    Parameters
+    ----------
+    init_scale : float
+        ``σ_init``: all six parameters start there (eq. 9).
+    oracle_first_layer : bool
+        Replace layer 1 by ``y_s = x_{s−1}`` (the regime Theorem 4.5 analyses).
+    """
+
+    def __init__(self, init_scale=0.01, oracle_first_layer=True):
+        super().__init__()
+        self.oracle_first_layer = oracle_first_layer
+        for name in ("p_tilde", "g", "p", "w_K", "w_Q", "h"):
+            setattr(self, name, nn.Parameter(torch.tensor(float(init_scale))))
+
+    def previous_token(self, x):
+        """Layer-1 output ``y`` ``(B, L)`` for tokens ``x`` ``(B, L)`` (``y_1 = 0``)."""
+        if self.oracle_first_layer:
+            return torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], dim=1)
+        L = x.shape[1]
+        lag = (torch.arange(L)[:, None] - torch.arange(L)[None, :]).to(x)  # s − τ
+        mask = attention_mask(L, "strict").to(x.device)
+        scores = (-self.p_tilde * (lag - 1)).masked_fill(~mask, _MASKED)
+        weights = torch.softmax(scores, dim=-1) * mask.any(-1, keepdim=True)
+        return x @ weights.T
+
+    def forward(self, X):
+        """``(B, 2)`` outputs for sequences ``X`` ``(B, L, 1)``."""
+        x = X[..., 0]
+        L = x.shape[1]
+        y = self.previous_token(x)
+        keys = slice(1, L - 1)  # s = 2..L−1 (1-indexed)
+        distance = torch.arange(L - 3, -1, -1, dtype=x.dtype, device=x.device)  # L−1−s
+        rpe = torch.softmax(-self.p * distance, dim=0)  # (L−2,)
+        four_gram = self.g * (y[:, keys] * rpe).sum(-1)
+        scores = self.w_K * self.w_Q * x[:, -1:] * y[:, keys]  # (B, L−2)
+        induction = self.h * (x[:, keys] * torch.softmax(scores, dim=-1)).sum(-1)
+        return torch.stack([four_gram, induction], dim=-1)

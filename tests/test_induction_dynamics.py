@@ -1,0 +1,137 @@
+"""Training dynamics of the 6-parameter model: ODE scaling laws, online SGD phases, Stage I."""
+
+import numpy as np
+import pytest
+import torch
+
+from skloop import InductionHeadRegressor
+from skloop.datasets import InductionTaskSampler, make_induction_head_task
+from skloop.induction import detect_phases, plateau_time_theory, simulate_population
+from skloop.induction._dynamics import population_gradient, population_losses
+
+
+@pytest.mark.parametrize("point", [(0.3, 0.2, 0.1, 0.15, 0.4), (2.0, 0.55, 0.3, 0.25, 0.5)])
+def test_closed_form_gradient_matches_autograd(point):
+    params = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in point]
+    kwargs = dict(seq_len=40, alpha=1.0, w_star=0.49)
+    g4, ih2 = population_losses(*params, **kwargs)
+    grads = torch.autograd.grad(g4 + ih2, params)
+    loss_g4, loss_ih2, grad = population_gradient(*point, **kwargs)
+    assert (loss_g4, loss_ih2) == pytest.approx((g4.item(), ih2.item()), rel=1e-12)
+    np.testing.assert_allclose(grad, [g.item() for g in grads], rtol=1e-10)
+
+
+@pytest.fixture(scope="module")
+def ode():
+    configs = {"L40": dict(), "L20": dict(seq_len=20), "L80": dict(seq_len=80),
+               "s0.1": dict(init_scale=0.1), "s0.001": dict(init_scale=0.001),
+               "a3": dict(alpha=3.0)}
+    return {name: (simulate_population(**kw), kw) for name, kw in configs.items()}
+
+
+def _phases(run):
+    history, kwargs = run
+    return detect_phases(history, alpha=kwargs.get("alpha", 1.0))
+
+
+def test_ode_reproduces_the_calibrated_phase_times(ode):
+    phases = _phases(ode["L40"])
+    # Math note §8.4, each ±5%.
+    for key, value in {"T_I": 210, "T_w": 1890, "T_half": 1990, "T_III": 2580}.items():
+        assert phases[key] == pytest.approx(value, rel=0.05), key
+    assert phases["plateau"] == pytest.approx(2.62e-4, rel=0.05)
+    assert plateau_time_theory(40) == pytest.approx(2254, abs=1)
+
+
+def test_phase_one_time_does_not_depend_on_L_or_init(ode):
+    times = [_phases(ode[name])["T_I"] for name in ("L20", "L40", "L80", "s0.1", "s0.001")]
+    assert max(times) - min(times) <= 10  # the recording grid is 5 time units
+
+
+def test_plateau_scales_linearly_in_L(ode):
+    half = {name: _phases(ode[name])["T_half"] for name in ("L20", "L40", "L80")}
+    assert half["L80"] / half["L40"] == pytest.approx(2.0, abs=0.15)
+    assert half["L20"] / half["L40"] == pytest.approx(0.5, abs=0.05)
+
+
+def test_each_decade_of_smaller_init_adds_a_constant_time(ode):
+    half = [_phases(ode[name])["T_half"] for name in ("s0.1", "L40", "s0.001")]
+    steps = np.diff(half)
+    assert steps[1] == pytest.approx(1300, rel=0.12)  # 1300 ± 150 (math note §8.4)
+    assert steps[0] == pytest.approx(steps[1], rel=0.1)
+
+
+def test_alpha_three_multiplies_the_plateau_by_about_four(ode):
+    ratio = _phases(ode["a3"])["T_half"] / _phases(ode["L40"])["T_half"]
+    assert ratio == pytest.approx(3.9, abs=0.2)
+
+
+@pytest.mark.parametrize("name, alpha", [("L40", 1.0), ("a3", 3.0)])
+def test_final_parameters_reach_the_global_minimiser(ode, name, alpha):
+    history = ode[name][0]
+    assert history["h"][-1] == pytest.approx(1 / (1 + alpha), abs=0.005)
+    assert history["w_K"][-1] == pytest.approx(0.49, abs=0.005)
+    assert history["w_Q"][-1] == pytest.approx(0.49, abs=0.005)
+    assert history["g"][-1] == pytest.approx(alpha / (1 + alpha), abs=0.02)  # Phase IV: O(1/t)
+    assert history["IH2"][-1] < 1e-10
+
+
+def _online(tokens):
+    sampler = InductionTaskSampler("mixed", seq_len=40, alpha=1.0, w_star=0.49, tokens=tokens)
+    X_eval, y_eval = sampler(20000, random_state=123)
+    # The Fig 3 setting at lr 0.5 (a faithful 5x compression of lr 0.1, math note §6), fresh
+    # batches of 1000 every step, oracle Stage I: about 8 000 steps, 15-20 s on one CPU core.
+    model = InductionHeadRegressor(
+        architecture="reparameterized", training="layerwise", optimizer="sgd", lr=0.5,
+        batch_size=1000, sampler=sampler, steps_per_epoch=100, max_epochs=80, random_state=0,
+    )
+    return model.fit(X_eval, y_eval)
+
+
+@pytest.fixture(scope="module")
+def online_runs():
+    return {tokens: _online(tokens) for tokens in ("gaussian", "boolean")}
+
+
+def test_online_sgd_shows_the_four_phases_at_the_calibrated_times(online_runs):
+    model = online_runs["gaussian"]
+    phases = model.phases_
+    assert phases["T_half"] == pytest.approx(2300, rel=0.15)
+    assert phases["T_III"] == pytest.approx(3200, rel=0.15)
+    assert phases["plateau"] == pytest.approx(1.9e-4, rel=0.15)
+    # Phase I ends long before the induction head emerges, and the loss then collapses.
+    assert phases["T_I"] < 0.2 * phases["T_half"]
+    assert phases["T_I"] < phases["T_w"] < phases["T_III"]
+    final = model.history_[-1]
+    assert final["IH2"] < 1e-6
+    assert final["w_K"] == pytest.approx(0.49, abs=0.01) and final["h"] == pytest.approx(0.5,
+                                                                                          abs=0.01)
+
+
+def test_boolean_tokens_follow_the_gaussian_phases(online_runs):
+    gaussian, boolean = (online_runs[t].phases_["T_half"] for t in ("gaussian", "boolean"))
+    assert boolean == pytest.approx(gaussian, rel=0.10)
+
+
+def test_stage_one_as_specified_leaves_a_small_slope_and_floors_the_four_gram():
+    # Math note §5.7: t = 10^4 of Stage I from σ_init = 0.01 gives p̃ ≈ 0.94; Stage II then
+    # floors L_G4 at ½ g*² e^{-2p̃} ≈ 0.019 instead of → 0.
+    X, y = make_induction_head_task("mixed", 5000, 40, random_state=1)
+    model = InductionHeadRegressor(
+        architecture="reparameterized", training="layerwise", stage1="train",
+        stage1_epochs=20, stage1_lr=5.0, optimizer="sgd", lr=0.5, batch_size=1000,
+        sampler=InductionTaskSampler("mixed", seq_len=40), steps_per_epoch=100, max_epochs=20,
+        random_state=0,
+    ).fit(X, y)
+    assert model.net_.module_.p_tilde.item() == pytest.approx(0.94, abs=0.05)
+    assert model.history_[-1, "G4"] == pytest.approx(0.019, abs=0.003)
+    stages = model.history_[:, "stage"]
+    assert stages[:20] == [1] * 20 and set(stages[20:]) == {2}
+
+
+def test_reparameterized_needs_the_mixed_target_shape():
+    X, y = make_induction_head_task("ih2", 50, 10, 2, random_state=0)
+    with pytest.raises(ValueError, match="n_features=1 and 2 outputs"):
+        InductionHeadRegressor(architecture="reparameterized", max_epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match="layerwise"):
+        InductionHeadRegressor(training="layerwise", max_epochs=1).fit(X, y)
