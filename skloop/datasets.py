@@ -572,5 +572,5 @@ class InductionTaskSampler:
                                         random_state=random_state, **self.task)
 
     def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.task.items())
-        return f"InductionTaskSampler({self.kind!r}, seq_len={self.seq_len}{', ' + args if args else ''})"
+        args = "".join(f", {k}={v!r}" for k, v in self.task.items())
+        return f"InductionTaskSampler({self.kind!r}, seq_len={self.seq_len}{args})"
