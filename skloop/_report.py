@@ -15,8 +15,12 @@ def format_number(value) -> str:
         return str(value)
     if value == 0:
         return "0"
-    if abs(value) < 1e-2 or abs(value) >= 1e5:
+    if value != value:  # NaN: not reached / not defined
+        return "—"
+    if abs(value) < 1e-2 or abs(value) >= 1e7:
         return f"{value:.2e}"
+    if abs(value) >= 1000:
+        return f"{value:.0f}"
     return f"{value:.3g}"
 
 

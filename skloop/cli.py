@@ -34,9 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reproduce.add_argument(
         "experiment",
-        choices=["power-method", "ood"],
+        choices=["power-method", "ood", "induction-heads"],
         help="power-method: Figs 1, 2, 4, 5, 8 of the looped-transformer paper; "
-        "ood: models trained on Task 1 against classical PCA on other distributions",
+        "ood: models trained on Task 1 against classical PCA on other distributions; "
+        "induction-heads: Figs 3 and 9 (four phases) and the plateau scaling",
     )
     reproduce.add_argument("--full", action="store_true",
                            help="paper sizes: d=16, n=32, 10 000 matrices, 2000 epochs, lr 0.1")

@@ -27,6 +27,15 @@ def test_reproduction_writes_figures_and_report(module, figures, tmp_path):
     assert "uncentered" in text.lower() or "Uncentered" in text
 
 
+def test_induction_heads_reproduction_smoke(tmp_path):
+    from skloop.reproduce import induction_heads
+
+    text = induction_heads.run(tmp_path, sizes=TINY, seed=0, online_epochs=2)
+    assert {"fig3_fig9_four_phases.png", "plateau_scaling.png"} <= {
+        p.name for p in tmp_path.iterdir()}
+    assert "Plateau scaling" in text and "L 80/40 = 2.05" in text
+
+
 def test_cli_reproduce_ood(tmp_path, capsys):
     assert main(["reproduce", "ood", "--epochs", "1", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out

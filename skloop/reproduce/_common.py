@@ -45,12 +45,13 @@ def sizes_for(full: bool, max_epochs: int | None = None) -> Sizes:
 class Report:
     """Collects markdown sections and PNG figures in an output folder."""
 
-    def __init__(self, out_dir, title: str, sizes: Sizes, seed: int):
+    def __init__(self, out_dir, title: str, sizes: Sizes, seed: int, mode: str | None = None):
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.title = title
         self.sizes = sizes
         self.seed = seed
+        self.mode = mode
         self.sections: list[str] = []
         self.figures: list[Path] = []
         self.start = time.perf_counter()
@@ -77,14 +78,14 @@ class Report:
         """Write ``report.md`` and return its text."""
         elapsed = time.perf_counter() - self.start
         s = self.sizes
-        header = (
-            f"## {self.title}\n\n"
-            f"Mode: {s.label} (d={s.n_features}, n={s.n_points}, {s.n_train} training / "
-            f"{s.n_test} test matrices, {s.max_epochs} epochs, batch {s.batch_size}, "
-            f"lr={s.lr}, seed {self.seed}); {elapsed:.0f} s. Uncentered second moment of "
-            "unit-norm points; errors are angles to the top eigenspace (degrees, median over "
-            "test matrices unless stated).\n"
+        mode = self.mode or (
+            f"d={s.n_features}, n={s.n_points}, {s.n_train} training / {s.n_test} test "
+            f"matrices, {s.max_epochs} epochs, batch {s.batch_size}, lr={s.lr}. Uncentered "
+            "second moment of unit-norm points; errors are angles to the top eigenspace "
+            "(degrees, median over test matrices unless stated)"
         )
+        header = (f"## {self.title}\n\nMode: {s.label} ({mode}); seed {self.seed}; "
+                  f"{elapsed:.0f} s.\n")
         figures = "\n".join(f"- `{p.name}`" for p in self.figures)
         text = "\n\n".join([header, *self.sections, f"Figures:\n{figures}"]) + "\n"
         (self.out_dir / "report.md").write_text(text)
