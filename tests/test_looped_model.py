@@ -175,3 +175,55 @@ def test_losses_match_their_formulas():
     np.testing.assert_allclose(one_step_target(Xt, nt, vt, "unnormalized").numpy(), N * sigma_v)
     np.testing.assert_allclose(one_step_target(Xt, nt, vt, "normalized").numpy(),
                                sigma_v / np.linalg.norm(sigma_v, axis=1, keepdims=True))
+
+
+def _structured(kind, seed=0):
+    """Weights with the zero pattern of each inference path (non-isotropic blocks)."""
+    rng = np.random.default_rng(seed)
+    W_pv = rng.normal(0, 0.5, (2 * D, 2 * D))
+    W_kq = rng.normal(0, 0.5, (2 * D, 2 * D))
+    W_kq[:, :D] = 0.0  # the blocks reading the data tokens
+    if kind == "folded":
+        W_kq[D:, D:] = 0.0
+        W_pv[:D, :D] = 0.0
+    return torch.from_numpy(W_pv), torch.from_numpy(W_kq)
+
+
+@pytest.mark.parametrize("kind", ["folded", "frozen_data"])
+@pytest.mark.parametrize("normalization", ["rms", None])
+@pytest.mark.parametrize("mask_query", [False, True])
+def test_fast_paths_equal_the_general_path(kind, normalization, mask_query):
+    module = _module(normalization, mask_query, weights=_structured(kind))
+    assert module.inference_path() == kind
+    rng = np.random.default_rng(3)
+    sizes = np.array([4, 7, 6])
+    X = np.zeros((3, 7, D))
+    for i, k in enumerate(sizes):  # ragged, and points NOT of unit norm: LN rescales them once
+        X[i, :k] = rng.standard_normal((k, D)) * rng.uniform(0.5, 2.0, (k, 1))
+    v = rng.standard_normal((3, D))
+    C = np.linalg.qr(rng.standard_normal((3, D, 1)))[0]  # one direction to deflate
+    args = [torch.from_numpy(a) for a in (X, sizes, v)]
+    with torch.no_grad():
+        for deflate in (None, torch.from_numpy(C)):
+            # 6 loops over 7 points in 4-D takes the Gram-first fold, 1 loop the matrix-free one
+            for loops in (6, 1):
+                fast = torch.stack(list(module.iterate(*args, loops, deflate))).numpy()
+                general = torch.stack(list(module.iterate(*args, loops, deflate,
+                                                          path="general")))
+                np.testing.assert_allclose(fast, general.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_path_detection_uses_exact_zeros_and_training_takes_the_general_path():
+    folded = _module("rms", weights=power_method_weights(D, 1.3, 0.9))
+    assert folded.inference_path() == "folded"
+    W_pv, W_kq = _structured("folded")
+    W_kq[0, 0] = 1e-300  # a tiny but non-zero data-reading entry: no shortcut
+    assert _module("rms", weights=(W_pv, W_kq)).inference_path() == "general"
+    scalar = LoopedLinearAttention(D, parametrization="scalar")
+    assert scalar.inference_path() == "folded"
+    # With autograd on, iterate() uses the general path, whose gradient reaches every block.
+    X, v = _data(2)
+    module = _module("rms", weights=_structured("folded"))
+    y = module(torch.from_numpy(X), torch.tensor([N, N]), torch.from_numpy(v), n_loops=3)
+    y.sum().backward()
+    assert module.W_kq.grad[:, :D].abs().max() > 0

@@ -160,14 +160,57 @@ class LoopedLinearAttention(nn.Module):
         n_loops = self.n_loops if n_loops is None else n_loops
         return last(self.iterate(X, n_points, v, n_loops), default=v)
 
-    def iterate(self, X, n_points, v, n_loops, orthogonal_to=None):
+    def inference_path(self, n_features: int | None = None) -> str:
+        """Which exact evaluation the weights allow, from exact zeros (no tolerance).
+
+        ``"folded"``: the blocks of ``W_kq`` reading the data tokens (left block column) and the
+        query's lower half (``W_kq[22]``) are zero and ``W_pv[11]`` is zero: data tokens never
+        change, the query's upper half stays 0, and a loop is ``q ← q + W_pv[21] Σ W_kq[12] q``
+        (then LN), the power method's work. ``"frozen_data"``: only the data-reading blocks of
+        ``W_kq`` are zero: ``Σ`` is formed once and a loop updates the query token in
+        ``O(d²)``. ``"general"``: the associativity path over all tokens.
+        """
+        d = self.n_features if n_features is None else n_features
+        W_pv, W_kq = self.weights(d)
+        if torch.count_nonzero(W_kq[:, :d]) != 0:
+            return "general"
+        if torch.count_nonzero(W_kq[d:, d:]) == 0 and torch.count_nonzero(W_pv[:d, :d]) == 0:
+            return "folded"
+        return "frozen_data"
+
+    def iterate(self, X, n_points, v, n_loops, orthogonal_to=None, path=None):
         """Yield the read-out ``(B, d)`` after each of ``n_loops`` loops (one forward pass).
 
         ``orthogonal_to`` (``(B, d, j)``, orthonormal columns) keeps the query's read-out half
         orthogonal to those directions after every loop, the query token being re-normalized
         with LN: on the power-method manifold this is the power iteration on ``PΣP``
         (``P = I − CCᵀ``), whose top eigenvector is the next principal component.
+
+        Without autograd (inference) the structural fast paths of :meth:`inference_path` are
+        used; they are exact rewrites, equal to the general path to rounding. Training always
+        takes the general path, so gradients reach every block. ``path`` forces a path.
         """
+        d = X.shape[-1]
+        if path is None:
+            path = "general" if torch.is_grad_enabled() else self.inference_path(d)
+        if path == "general":
+            yield from self._iterate_general(X, n_points, v, n_loops, orthogonal_to)
+        else:
+            yield from self._iterate_query(X, n_points, v, n_loops, orthogonal_to,
+                                           folded=path == "folded")
+
+    def _deflate(self, query, orthogonal_to):
+        if orthogonal_to is None:
+            return query
+        coefficients = (orthogonal_to.transpose(1, 2) @ query[:, :, None])[:, :, 0]
+        return query - (orthogonal_to @ coefficients[:, :, None])[:, :, 0]
+
+    def _normalize(self, token):
+        if self.normalization == "rms":
+            return token / token.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        return token
+
+    def _iterate_general(self, X, n_points, v, n_loops, orthogonal_to):
         d = X.shape[-1]
         W_pv, W_kq = self.weights(d)
         T = embed(X, v)
@@ -175,11 +218,54 @@ class LoopedLinearAttention(nn.Module):
         for _ in range(int(n_loops)):
             T = self.layer(T, n_points, W_pv, W_kq)
             if orthogonal_to is not None:
-                query = T[:, -1, d:]
-                coefficients = (orthogonal_to.transpose(1, 2) @ query[:, :, None])[:, :, 0]
-                query = query - (orthogonal_to @ coefficients[:, :, None])[:, :, 0]
-                token = torch.cat([T[:, -1, :d], query], dim=-1)
-                if self.normalization == "rms":
-                    token = token / token.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+                query = self._deflate(T[:, -1, d:], orthogonal_to)
+                token = self._normalize(torch.cat([T[:, -1, :d], query], dim=-1))
                 T = torch.cat([T[:, :-1], token[:, None, :]], dim=1)
             yield T[:, -1, d:]
+
+    def _iterate_query(self, X, n_points, v, n_loops, orthogonal_to, folded):
+        """Loops that touch the query token only: the data tokens are constant (see
+        :meth:`inference_path`). With LN, the data tokens enter loop 1 as given and every later
+        loop normalized (LN rescales them once), exactly as in the general path."""
+        d = X.shape[-1]
+        W_pv, W_kq = self.weights(d)
+        n = n_points.to(X.dtype)[:, None]
+        points = [X]  # the data tokens at loop 1 ...
+        if self.normalization == "rms":
+            norms = X.norm(dim=-1, keepdim=True)
+            if not torch.all((norms == 0) | ((norms - 1).abs() <= 4 * torch.finfo(X.dtype).eps)):
+                points.append(X / norms.clamp_min(1e-12))  # ... and after LN rescaled them
+        if folded:
+            # q ← q + W_pv[21] Σ W_kq[12] q: the shared d × d factors as flat products
+            # (contiguous copies: BLAS is ~3× slower on strided views) around one batched
+            # product with Σ = XᵀX/n formed once (Gram-first) or as Xᵀ(X ·)/n every loop
+            # (matrix-free, cheaper when d is large and n small; same rule as power_iteration).
+            read, write = W_kq[:d, d:].T.contiguous(), W_pv[d:, :d].T.contiguous()
+            gram_first = d * (X.shape[1] + n_loops) < 2 * n_loops * X.shape[1]
+            if gram_first:
+                sigmas = [P.transpose(1, 2) @ P / n[:, :, None] for P in points]
+            query = v
+            for k in range(int(n_loops)):
+                r = (query @ read)[:, :, None]
+                if gram_first:
+                    sigma_r = sigmas[min(k, len(sigmas) - 1)] @ r
+                else:
+                    P = points[min(k, len(points) - 1)]
+                    sigma_r = P.transpose(1, 2) @ (P @ r) / n[:, :, None]
+                query = self._normalize(self._deflate(query + sigma_r[:, :, 0] @ write,
+                                                      orthogonal_to))
+                yield query
+            return
+        grams = [P.transpose(1, 2) @ P for P in points]  # Σ_i x_i x_iᵀ over the data tokens
+        W_kq_T, W_pv_T = W_kq.T.contiguous(), W_pv.T.contiguous()
+        z = torch.cat([torch.zeros_like(v), v], dim=-1)  # the query token (B, 2d)
+        for k in range(int(n_loops)):
+            S = grams[min(k, len(grams) - 1)]
+            u = z @ W_kq_T  # W_kq z_q
+            gram_u = torch.cat([(S @ u[:, :d, None])[:, :, 0], torch.zeros_like(v)], dim=-1)
+            if not self.mask_query:
+                gram_u = gram_u + z * (z * u).sum(-1, keepdim=True)  # + z_q z_qᵀ u
+            z = z + (gram_u @ W_pv_T) / n
+            query = self._deflate(z[:, d:], orthogonal_to)
+            z = self._normalize(torch.cat([z[:, :d], query], dim=-1))
+            yield z[:, d:]
