@@ -441,8 +441,9 @@ class InductionHeadRegressor(PersistenceMixin, RegressorMixin, BaseEstimator):
             y_train = np.asarray(y_train, dtype=np.float64).reshape(len(y_train), -1)
         net = self._build_net(self.n_features_in_, self.n_outputs_, callbacks)
         net.set_params(iterator_train__seed=shuffle_seed)
-        inputs = (torch.tensor(np.asarray(X_train), dtype=dtype),
-                  torch.tensor(y_train, dtype=dtype))
+        # Training data on the net's device: batches are slices, no per-step host copies.
+        inputs = (torch.tensor(np.asarray(X_train), dtype=dtype, device=net.device),
+                  torch.tensor(y_train, dtype=dtype, device=net.device))
         with torch_threads(self.n_threads):
             net.initialize()
             net.module_.to(dtype)

@@ -408,7 +408,11 @@ class LoopedTransformerPCA(BaseMatrixPCA):
         inputs, projector = self._objective_inputs(batch, rng)
         net = self._build_net(d, module_seed, shuffle_seed, online_seed)
         with torch_threads(self.n_threads):
-            net.fit(inputs, projector)
+            # The training set lives on the net's device: batches are slices of it, with no
+            # host-to-device copy per step (on a GPU the copies dominated small models).
+            device = net.device
+            inputs = {key: value.to(device) for key, value in inputs.items()}
+            net.fit(inputs, None if projector is None else projector.to(device))
         self.net_ = net
         self.history_ = net.history
         self._read_weights()
