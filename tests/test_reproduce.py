@@ -30,9 +30,10 @@ def test_reproduction_writes_figures_and_report(module, figures, tmp_path):
 def test_induction_heads_reproduction_smoke(tmp_path):
     from skloop.reproduce import induction_heads
 
-    text = induction_heads.run(tmp_path, sizes=TINY, seed=0, online_epochs=2)
-    assert {"fig3_fig9_four_phases.png", "plateau_scaling.png"} <= {
+    text = induction_heads.run(tmp_path, sizes=TINY, seed=0, online_epochs=2, text_steps=8)
+    assert {"fig3_fig9_four_phases.png", "plateau_scaling.png", "fig8_real_text.png"} <= {
         p.name for p in tmp_path.iterdir()}
+    assert "Real text" in text
     assert "Plateau scaling" in text and "L 80/40 = 2.05" in text
 
 
@@ -64,3 +65,10 @@ def test_no_ln_plateaus_match_the_closed_forms():
     assert task2["rho_U"] == pytest.approx(16 - 256 / 34, rel=1e-12)
     assert task2["loss_U"] == pytest.approx(1 / 17, rel=1e-12)
     assert task2["loss_N"] == pytest.approx(0.04907, rel=0.05)
+
+
+def test_bundled_text_is_large_enough():
+    from skloop.induction._text import load_text
+
+    text = load_text()
+    assert len(text) >= 200_000 and len(set(text)) >= 60  # varies with the CPython version
