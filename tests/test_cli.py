@@ -6,21 +6,17 @@ import pytest
 from skloop.cli import main
 
 
-def test_demo_prints_the_baseline_table(capsys):
-    assert main(["demo", "--n-matrices", "20", "--seed", "1"]) == 0
+def test_demo_reports_the_transformer_next_to_the_baselines(tmp_path, capsys):
+    # The main job end to end (about 40 s on one CPU core).
+    assert main(["demo", "--out", str(tmp_path), "--quiet", "--seed", "0"]) == 0
     out = capsys.readouterr().out
-    for name in [
-        "Task 1 (sphere)",
-        "Task 2 (spectrum)",
-        "spiked Gaussian",
-        "digits",
-        "image patches",
-        "ExactPCA",
-        "PowerIterationPCA(20)",
-        "TruncatedSVD",
-    ]:
-        assert name in out
-    assert "uncentered" in out  # the table states its convention
+    for name in ["LoopedTransformerPCA, LN", "LoopedTransformerPCA, no LN", "PowerIterationPCA",
+                 "ExactPCA", "sklearn PCA", "Task 2 (OOD)", "digits", "image patches",
+                 "Grid search", "four phases", "uncentered"]:
+        assert name in out, name
+    assert (tmp_path / "report.md").exists()
+    assert (tmp_path / "loops_vs_power_method.png").exists()
+    assert (tmp_path / "induction_four_phases.png").exists()
 
 
 def test_module_entry_point_and_help():

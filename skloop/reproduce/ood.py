@@ -18,7 +18,7 @@ from ..metrics import angular_error, leading_subspace
 from ..pca import ExactPCA, LoopedTransformerPCA, PowerIterationPCA
 from ._common import Report, Sizes
 
-__all__ = ["run", "evaluation_sets"]
+__all__ = ["run", "evaluation_sets", "evaluate_methods"]
 
 LOOPS = 20
 
@@ -59,6 +59,30 @@ def _methods(models: dict, seed: int) -> dict:
     return methods
 
 
+def evaluate_methods(methods: dict, sets: dict, n_features: int) -> list:
+    """Rows ``[data, median λ2/λ1, method, mean error, p90 error, ms]`` for every pair.
+
+    ``methods`` maps a name to ``(predict, centered)``: centered methods are measured against
+    the top eigenvector of the centered covariance of the same points, the others against the
+    uncentered second moment of unit points.
+    """
+    rows = []
+    for set_name, X in sets.items():
+        if X.shape[2] != n_features:  # wine has 13 features: only when d <= 13
+            continue
+        references = {False: leading_subspace(X),
+                      True: leading_subspace(X, center=True, normalize_points=False)}
+        gap = np.median(references[False].eigengap_ratio)
+        for method, (predict, centered) in methods.items():
+            start = time.perf_counter()
+            components = predict(X)
+            elapsed = time.perf_counter() - start
+            errors = angular_error(references[centered], components)
+            rows.append([set_name, gap, method, errors.mean(), np.percentile(errors, 90),
+                         1000 * elapsed])
+    return rows
+
+
 def run(out_dir, *, sizes: Sizes, seed=0, verbose=0) -> str:
     """Train on Task 1, evaluate every method on every set, write PNG and ``report.md``.
 
@@ -91,21 +115,11 @@ def run(out_dir, *, sizes: Sizes, seed=0, verbose=0) -> str:
         "no LN": LoopedTransformerPCA(normalization=None, target="unnormalized",
                                       **common).fit(X_train),
     }
-    rows, means = [], {}
-    for set_name, X in evaluation_sets(sizes, seed).items():
-        if X.shape[2] != sizes.n_features:  # wine has 13 features: only when d <= 13
-            continue
-        references = {False: leading_subspace(X),
-                      True: leading_subspace(X, center=True, normalize_points=False)}
-        gap = np.median(references[False].eigengap_ratio)
-        for method, (predict, centered) in _methods(models, seed).items():
-            start = time.perf_counter()
-            components = predict(X)
-            elapsed = time.perf_counter() - start
-            errors = angular_error(references[centered], components)
-            rows.append([set_name, gap, method, errors.mean(), np.percentile(errors, 90),
-                         1000 * elapsed])
-            means.setdefault(method, []).append(errors.mean())
+    rows = evaluate_methods(_methods(models, seed), evaluation_sets(sizes, seed),
+                            sizes.n_features)
+    means = {}
+    for row in rows:
+        means.setdefault(row[2], []).append(row[3])
     report.table(
         f"Trained on Task 1, evaluated with {LOOPS} loops",
         ["data", "median λ2/λ1", "method", "mean error (°)", "p90 error (°)", "time (ms)"],
