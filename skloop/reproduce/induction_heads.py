@@ -155,8 +155,9 @@ def _real_text(report: Report, steps: int, seed: int, verbose: int):
         f"Real text (Fig 8 substitute): {len(text)} characters, {len(set(text))} distinct",
         ["Adam step", "held-out CE", "‖slopes‖", "‖(W_K, W_Q)‖", "prev-token attn",
          "induction attn", "copy-1 CE", "copy-2 CE"], rows,
-        note="Two layers, 2 heads, D = 64, FFN 256, LayerNorm before the unembedding, L = 128, "
-        "B = 16, Adam 3e-3 (slopes ×10); CPython's pydoc_data.topics, 90/10 split. Induction "
+        note="Two layers, 2 heads, D = 64, FFN 256, scores scaled by 1/√D, LayerNorm before the "
+        "unembedding, L = 128, B = 16, Adam 3e-3 (slopes ×10); CPython's pydoc_data.topics, "
+        "90/10 split. Induction "
         "metrics on 64 random sequences of 24 characters repeated twice: copy-2 CE below "
         "copy-1 CE and induction attention well above 1/L would show an induction head.",
     )
