@@ -16,6 +16,7 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, ProgressBar
 
 __all__ = [
+    "OPTIMIZERS",
     "resolve_device",
     "SliceIterator",
     "StopOnDivergence",
@@ -24,6 +25,9 @@ __all__ = [
     "seed_from",
     "training_callbacks",
 ]
+
+
+OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}
 
 
 def resolve_device(device) -> str:

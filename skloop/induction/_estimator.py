@@ -13,7 +13,14 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import Callback
 
 from .._persistence import PersistenceMixin, restore_net
-from .._torch import LoopNet, resolve_device, seed_from, torch_threads, training_callbacks
+from .._torch import (
+    OPTIMIZERS,
+    LoopNet,
+    resolve_device,
+    seed_from,
+    torch_threads,
+    training_callbacks,
+)
 from .._validation import check_matrix_batch
 from ..pca._base import check_bool, check_int
 from ._constructions import ih2_transformer, ihn_transformer
@@ -22,7 +29,6 @@ from ._model import InductionTransformer, ReparameterizedInduction, initialize_w
 
 __all__ = ["InductionHeadRegressor"]
 
-_OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _CHUNK = 4096
 
@@ -338,7 +344,7 @@ class InductionHeadRegressor(PersistenceMixin, RegressorMixin, BaseEstimator):
         if self.sampler is not None and not callable(self.sampler):
             raise TypeError(f"sampler must be None or callable; got {self.sampler!r}.")
         choices = {"positional": ("alibi", "none"), "causal": ("strict", "standard"),
-                   "optimizer": tuple(_OPTIMIZERS), "dtype": tuple(_DTYPES),
+                   "optimizer": tuple(OPTIMIZERS), "dtype": tuple(_DTYPES),
                    "architecture": ("standard", "reparameterized"),
                    "training": ("joint", "layerwise"), "stage1": ("oracle", "train")}
         for name, allowed in choices.items():
@@ -360,7 +366,7 @@ class InductionHeadRegressor(PersistenceMixin, RegressorMixin, BaseEstimator):
 
     def _build_net(self, n_features: int, n_outputs: int, callbacks=()) -> _InductionNet:
         common = dict(
-            optimizer=_OPTIMIZERS[self.optimizer],
+            optimizer=OPTIMIZERS[self.optimizer],
             lr=self.lr,
             batch_size=self.batch_size,
             max_epochs=self.max_epochs,

@@ -14,7 +14,14 @@ from skorch.callbacks import Callback
 from skorch.utils import to_tensor
 
 from .._persistence import restore_net
-from .._torch import LoopNet, resolve_device, seed_from, torch_threads, training_callbacks
+from .._torch import (
+    OPTIMIZERS,
+    LoopNet,
+    resolve_device,
+    seed_from,
+    torch_threads,
+    training_callbacks,
+)
 from .._validation import MatrixBatch
 from ..metrics import angular_error, subspace_of_batch
 from ._algorithms import (
@@ -37,7 +44,6 @@ from ._objectives import layerwise_loss, one_step_target, subspace_loss
 
 __all__ = ["LoopedTransformerPCA", "WeightSnapshots"]
 
-_OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}
 # lr="auto" for SGD, times d (the scalars move by ~lr/d per step). Measured at d = 8, 13 on
 # Task 1/2 and wine (2000 matrices, 40 epochs): the LN layerwise manifold is stable and takes
 # large steps; the end-to-end manifold is a saddle that large steps leave (wine, lr = d: ρ → −965);
@@ -345,7 +351,7 @@ class LoopedTransformerPCA(BaseMatrixPCA):
             "init": INITS,
             "parametrization": ("full", "scalar"),
             "deflation": ("query", "points"),
-            "optimizer": tuple(_OPTIMIZERS),
+            "optimizer": tuple(OPTIMIZERS),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -469,7 +475,7 @@ class LoopedTransformerPCA(BaseMatrixPCA):
             objective=self.objective,
             target=self.target,
             normalize_output_in_loss=self.normalize_output_in_loss,
-            optimizer=_OPTIMIZERS[self.optimizer],
+            optimizer=OPTIMIZERS[self.optimizer],
             lr=self._learning_rate(d),
             batch_size=self.batch_size,
             max_epochs=self.max_epochs,
