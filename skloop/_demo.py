@@ -163,7 +163,10 @@ def run_demo(out_dir="skloop-demo", *, device="auto", quiet=False, seed=0) -> st
     induction, phases = _induction(device, seed)
     steps.update()
     steps.set_postfix_str("plots")
-    plots = _plots(out, models, induction, seed)
+    try:
+        plots = [str(p) for p in _plots(out, models, induction, seed)]
+    except ImportError:  # matplotlib is the optional "plot" extra
+        plots = ["none (pip install 'skloop[plot]' for the PNGs)"]
     steps.update()
     steps.close()
     report = "\n\n".join([
@@ -184,7 +187,7 @@ def run_demo(out_dir="skloop-demo", *, device="auto", quiet=False, seed=0) -> st
         "σ_init = 0.01, lr 0.5, batch 1000): the 4-gram is learned at once, the induction head "
         "only after a plateau whose length the theory predicts.",
         phases,
-        "Plots: " + ", ".join(str(p) for p in plots),
+        "Plots: " + ", ".join(plots),
     ])
     (out / "report.md").write_text(report + "\n")
     return report
