@@ -1,4 +1,4 @@
-"""Command-line interface: ``skloop demo`` and ``skloop reproduce``."""
+"""Command-line interface: ``skloop demo``, ``skloop reproduce`` and ``skloop bench``."""
 
 from __future__ import annotations
 
@@ -49,12 +49,24 @@ def build_parser() -> argparse.ArgumentParser:
                            help="output folder (default: skloop-output/<experiment>)")
     reproduce.add_argument("--seed", type=int, default=0, help="random seed")
     reproduce.add_argument("--verbose", action="store_true", help="progress bars")
+
+    bench = commands.add_parser(
+        "bench",
+        help="speed benchmarks against the classical algorithms (tables of measured ratios)",
+        description="predict: LoopedTransformerPCA's looped inference against torch power "
+        "iteration, eigh and scikit-learn's per-matrix loops; fit: samples/s of both "
+        "estimators against a hand-written torch loop. Extra arguments (--quick, --device) "
+        "go to the benchmark.",
+    )
+    bench.add_argument("benchmark", choices=["predict", "fit"], help="which benchmark")
     return parser
 
 
 def main(argv=None) -> int:
     """Entry point of the ``skloop`` command."""
-    args = build_parser().parse_args(argv)
+    args, extra = build_parser().parse_known_args(argv)
+    if extra and args.command != "bench":
+        build_parser().parse_args(argv)  # the usual error for unknown arguments
     if args.command == "demo":
         from ._demo import run_demo
 
@@ -71,6 +83,10 @@ def main(argv=None) -> int:
                           verbose=int(args.verbose))
         print(text)
         print(f"Wrote {out}/report.md and its PNG figures.")
+    elif args.command == "bench":
+        from importlib import import_module
+
+        import_module(f".bench.{args.benchmark}", "skloop").main(extra)
     return 0
 
 

@@ -29,3 +29,14 @@ def test_module_entry_point_and_help():
 def test_unknown_command_exits_with_usage():
     with pytest.raises(SystemExit):
         main(["nonsense"])
+
+
+def test_bench_fit_quick_prints_the_ratio_table(capsys):
+    assert main(["bench", "fit", "--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "skloop / hand-written" in out and "Paper Fig 2 budget" in out
+
+
+def test_extra_arguments_are_only_for_bench():
+    with pytest.raises(SystemExit):
+        main(["demo", "--quick"])

@@ -1,0 +1,121 @@
+"""Training speed: skloop's skorch-based fit against a hand-written torch loop, side by side.
+
+Samples (matrices or sequences) per second of ``LoopedTransformerPCA.fit`` (one LN layer, the
+layerwise objective) and ``InductionHeadRegressor.fit`` against a plain loop over pre-made tensor
+batches with the same module, loss, optimizer and batch size; then the wall time the paper's
+Fig 2 budget (10⁴ matrices × 2000 epochs, d = 16, n = 32, batch 128) would take at the
+measured rate.
+
+Usage: ``skloop bench fit [--quick]`` or ``python benchmarks/fit.py [--quick]``; one torch thread.
+"""
+
+import argparse
+import time
+
+import torch
+
+from skloop import InductionHeadRegressor, LoopedTransformerPCA
+from skloop._report import markdown_table
+from skloop.datasets import make_induction_head_task, make_sphere_matrices
+from skloop.induction._model import InductionTransformer, initialize_weights
+from skloop.pca._model import LoopedLinearAttention
+from skloop.pca._objectives import layerwise_loss, one_step_target
+
+
+def _sync(device):
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def hand_written_pca(X, batch_size, epochs, lr, device="cpu"):
+    """The same layer, loss and SGD as LoopedTransformerPCA(objective="layerwise")."""
+    d = X.shape[2]
+    module = LoopedLinearAttention(d).to(device)
+    optimizer = torch.optim.SGD(module.parameters(), lr=lr)
+    Xt = torch.from_numpy(X).to(device)
+    n = torch.full((len(X),), X.shape[1], device=device)
+    v = torch.randn(len(X), d, dtype=torch.float64, device=device)
+    v /= v.norm(dim=1, keepdim=True)
+    batches = [(Xt[i:i + batch_size], n[i:i + batch_size], v[i:i + batch_size])
+               for i in range(0, len(X), batch_size)]
+    start = time.perf_counter()
+    for _ in range(epochs):
+        for xb, nb, vb in batches:
+            optimizer.zero_grad()
+            loss = layerwise_loss(module(xb, nb, vb, n_loops=1), one_step_target(xb, nb, vb))
+            loss.backward()
+            optimizer.step()
+    _sync(device)
+    return time.perf_counter() - start
+
+
+def hand_written_induction(X, y, batch_size, epochs, lr, device="cpu"):
+    """The same transformer, ½MSE and Adam as InductionHeadRegressor()."""
+    module = InductionTransformer(1, y.shape[1], 8, n_heads=(2, 2))
+    initialize_weights(module, "auto", torch.Generator().manual_seed(0))
+    module = module.to(device)
+    optimizer = torch.optim.Adam(module.parameters(), lr=lr)
+    Xt = torch.tensor(X, dtype=torch.float32, device=device)
+    yt = torch.tensor(y, dtype=torch.float32, device=device)
+    batches = [(Xt[i:i + batch_size], yt[i:i + batch_size])
+               for i in range(0, len(X), batch_size)]
+    start = time.perf_counter()
+    for _ in range(epochs):
+        for xb, yb in batches:
+            optimizer.zero_grad()
+            loss = 0.5 * ((module(xb) - yb) ** 2).sum(-1).mean()
+            loss.backward()
+            optimizer.step()
+    _sync(device)
+    return time.perf_counter() - start
+
+
+def timed(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def main(argv=None):
+    """Run the benchmark with command-line arguments ``argv`` and print its tables."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer epochs")
+    parser.add_argument("--device", default="cpu", help="torch device of both sides")
+    args = parser.parse_args(argv)
+    device = args.device
+    torch.set_num_threads(1)
+    epochs = 2 if args.quick else 5
+    X = make_sphere_matrices(4096, 32, 16, random_state=0)
+    S, y = make_induction_head_task("ih2", 4096, 10, tokens="boolean", random_state=0)
+    # Warm-up: the first fit pays one-off imports (torch optimizers, skorch) of ~1.5 s.
+    LoopedTransformerPCA(max_epochs=1, random_state=0, device=device).fit(X[:64])
+    InductionHeadRegressor(max_epochs=1, random_state=0, device=device).fit(S[:64], y[:64])
+    hand_written_pca(X[:64], 16, 1, 0.1, device)
+    hand_written_induction(S[:64], y[:64], 16, 1, 2e-3, device)
+    rows, rates = [], {}
+    for batch in (16, 128, 1024):
+        n_samples = len(X) * epochs
+        pca = LoopedTransformerPCA(objective="layerwise", lr=0.1, batch_size=batch,
+                                   max_epochs=epochs, random_state=0, device=device)
+        skloop_s = timed(lambda p=pca: p.fit(X))
+        plain_s = hand_written_pca(X, batch, epochs, 0.1, device)
+        rates[batch] = n_samples / skloop_s
+        rows.append(["LoopedTransformerPCA (d=16, n=32)", batch, n_samples / skloop_s,
+                     n_samples / plain_s, plain_s / skloop_s])
+        induction = InductionHeadRegressor(n_heads=2, d_model=8, batch_size=batch,
+                                           max_epochs=epochs, random_state=0, device=device)
+        skloop_s = timed(lambda m=induction: m.fit(S, y))
+        plain_s = hand_written_induction(S, y, batch, epochs, 2e-3, device)
+        rows.append(["InductionHeadRegressor (H=2, D=8, L=10)", batch, n_samples / skloop_s,
+                     n_samples / plain_s, plain_s / skloop_s])
+    print(markdown_table(["model", "batch", "skloop samples/s", "hand-written samples/s",
+                          "skloop / hand-written"], rows))
+    budget = 10_000 * 2000
+    print(f"\nDevice: {device}.")
+    print(f"Paper Fig 2 budget (one LN layer, d=16, n=32, 10^4 matrices x 2000 epochs, "
+          f"batch 128): {budget / rates[128] / 60:.1f} min at the measured "
+          f"{rates[128]:.0f} matrices/s.")
+
+
+if __name__ == "__main__":
+    main()
