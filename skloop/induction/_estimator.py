@@ -22,7 +22,7 @@ from .._torch import (
     training_callbacks,
 )
 from .._validation import check_matrix_batch
-from ..pca._base import check_bool, check_int
+from ..pca._base import check_bool, check_int, check_training_params
 from ._constructions import ih2_transformer, ihn_transformer
 from ._dynamics import detect_phases
 from ._model import InductionTransformer, ReparameterizedInduction, initialize_weights
@@ -329,11 +329,7 @@ class InductionHeadRegressor(PersistenceMixin, RegressorMixin, BaseEstimator):
             check_int(self.head_dim, "head_dim", 1)
         check_int(self.ffn_width, "ffn_width", 0)
         check_int(self.key_start, "key_start", 0)
-        check_int(self.batch_size, "batch_size", 1)
-        check_int(self.max_epochs, "max_epochs", 1)
-        check_int(self.verbose, "verbose", 0)
-        if self.n_threads is not None:
-            check_int(self.n_threads, "n_threads", 1)
+        check_training_params(self)
         check_bool(self.scale_attention, "scale_attention")
         check_int(self.stage1_epochs, "stage1_epochs", 1)
         check_int(self.steps_per_epoch, "steps_per_epoch", 1)

@@ -34,6 +34,15 @@ def check_int(value, name: str, minimum: int) -> None:
         raise ValueError(f"{name} must be >= {minimum}; got {value}.")
 
 
+def check_training_params(estimator) -> None:
+    """The hyper-parameters every trained estimator shares: batch, epochs, verbosity, threads."""
+    check_int(estimator.batch_size, "batch_size", 1)
+    check_int(estimator.max_epochs, "max_epochs", 1)
+    check_int(estimator.verbose, "verbose", 0)
+    if estimator.n_threads is not None:
+        check_int(estimator.n_threads, "n_threads", 1)
+
+
 class BaseMatrixPCA(PersistenceMixin, TransformerMixin, BaseEstimator):
     """Base class: validation, preprocessing, ``predict``/``transform``/``score`` and tags.
 

@@ -13,6 +13,7 @@ from ..metrics import LeadingSubspace
 
 __all__ = [
     "active_blocks",
+    "active_scalars",
     "structure_metrics",
     "growth_exponent",
     "PREDICTED_GROWTH",
@@ -33,6 +34,12 @@ def active_blocks(W_pv: np.ndarray, W_kq: np.ndarray):
     """The two power-method blocks ``W_pv[21]`` (bottom-left) and ``W_kq[12]`` (top-right)."""
     d = W_pv.shape[0] // 2
     return W_pv[d:, :d], W_kq[:d, d:]
+
+
+def active_scalars(W_pv: np.ndarray, W_kq: np.ndarray) -> tuple[float, float]:
+    """``u`` = mean diagonal of ``W_pv[21]``, ``w`` = mean diagonal of ``W_kq[12]``."""
+    pv21, kq12 = active_blocks(W_pv, W_kq)
+    return float(np.mean(np.diag(pv21))), float(np.mean(np.diag(kq12)))
 
 
 def _isotropy(block: np.ndarray) -> tuple[float, float]:
@@ -58,7 +65,7 @@ def structure_metrics(W_pv: np.ndarray, W_kq: np.ndarray) -> dict:
         (``||B − Diag(B)||_F / ||Diag(B)||_F``).
     """
     pv21, kq12 = active_blocks(W_pv, W_kq)
-    u, w = float(np.mean(np.diag(pv21))), float(np.mean(np.diag(kq12)))
+    u, w = active_scalars(W_pv, W_kq)
     outside_pv, outside_kq = W_pv.copy(), W_kq.copy()
     d = W_pv.shape[0] // 2
     outside_pv[d:, :d] = 0.0

@@ -31,9 +31,10 @@ from ._algorithms import (
     last,
     random_query_vectors,
 )
-from ._base import BaseMatrixPCA, check_bool, check_int
+from ._base import BaseMatrixPCA, check_bool, check_int, check_training_params
 from ._diagnostics import (
     PREDICTED_GROWTH,
+    active_scalars,
     growth_exponent,
     measured_contraction,
     predicted_contraction,
@@ -54,12 +55,6 @@ _AUTO_LR_PER_FEATURE = {
 }
 # Rows per forward pass at predict time: bounds memory, large enough to amortize overhead.
 _PREDICT_CHUNK = 8192
-
-
-def active_scalars(W_pv: np.ndarray, W_kq: np.ndarray) -> tuple[float, float]:
-    """``u`` = mean diagonal of ``W_pv[21]``, ``w`` = mean diagonal of ``W_kq[12]``."""
-    d = W_pv.shape[0] // 2
-    return float(np.mean(np.diag(W_pv[d:, :d]))), float(np.mean(np.diag(W_kq[:d, d:])))
 
 
 def _weights(net, d: int) -> tuple[np.ndarray, np.ndarray]:
@@ -372,11 +367,7 @@ class LoopedTransformerPCA(BaseMatrixPCA):
             and np.isfinite(self.lr) and self.lr > 0
         )):
             raise ValueError(f"lr must be 'auto' or a finite float > 0; got {self.lr!r}.")
-        check_int(self.batch_size, "batch_size", 1)
-        check_int(self.max_epochs, "max_epochs", 1)
-        check_int(self.verbose, "verbose", 0)
-        if self.n_threads is not None:
-            check_int(self.n_threads, "n_threads", 1)
+        check_training_params(self)
         if self.init == "random":
             warnings.warn(
                 "init='random' is outside the paper's theory: the learned layer need not be a "
