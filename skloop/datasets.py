@@ -434,6 +434,7 @@ def make_induction_head_task(
     similarity=None,
     alpha=1.0,
     w_star=0.49,
+    lift="sqrt",
     tokens="gaussian",
     random_state=None,
 ):
@@ -460,7 +461,10 @@ def make_induction_head_task(
     alpha : float, default=1.0
         ``α*`` of the mixed target.
     w_star : float, default=0.49
-        ``w*`` of the mixed target (its score is ``w*² x_L x_{s-1}``).
+        ``w*`` of the mixed target (its score is ``w*² x_L x_{s-1}`` for ``d = 1``).
+    lift : {"sqrt", "linear"}, default="sqrt"
+        Mixed target with ``n_features > 1``: ``W* = w* I/√d`` or ``w* I/d`` (see
+        :func:`skloop.induction.mixed_target`).
     tokens : {"gaussian", "boolean"}, default="gaussian"
         i.i.d. ``N(0, I_d)`` or uniform ``{±1}^d`` tokens.
     random_state : int, RandomState instance or None, default=None
@@ -471,7 +475,7 @@ def make_induction_head_task(
     X : ndarray of shape (n_sequences, seq_len, n_features)
         Token sequences.
     y : ndarray of shape (n_sequences, n_outputs)
-        Targets (``n_outputs = n_features``, or 2 for ``"mixed"``).
+        Targets (``n_outputs = n_features``, or ``2 n_features`` for ``"mixed"``).
 
     Examples
     --------
@@ -496,7 +500,7 @@ def make_induction_head_task(
             raise ValueError("kind='gihn' needs a callable similarity(query, keys).")
         y = _targets.gihn(X, n_gram, similarity)
     elif kind == "mixed":
-        y = _targets.mixed_target(X, alpha, w_star)
+        y = _targets.mixed_target(X, alpha, w_star, lift)
     else:
         raise ValueError(f"kind must be 'ih2', 'ihn', 'gihn' or 'mixed'; got {kind!r}.")
     return X, y
@@ -566,6 +570,7 @@ class InductionTaskSampler:
         self.task = task
         self.alpha = task.get("alpha", 1.0)
         self.w_star = task.get("w_star", 0.49)
+        self.lift = task.get("lift", "sqrt")
 
     def __call__(self, n_sequences, random_state=None):
         return make_induction_head_task(self.kind, n_sequences, self.seq_len,

@@ -131,7 +131,44 @@ def test_stage_one_as_specified_leaves_a_small_slope_and_floors_the_four_gram():
 
 def test_reparameterized_needs_the_mixed_target_shape():
     X, y = make_induction_head_task("ih2", 50, 10, 2, random_state=0)
-    with pytest.raises(ValueError, match="n_features=1 and 2 outputs"):
+    with pytest.raises(ValueError, match="2 n_features outputs"):
         InductionHeadRegressor(architecture="reparameterized", max_epochs=1).fit(X, y)
     with pytest.raises(ValueError, match="layerwise"):
         InductionHeadRegressor(training="layerwise", max_epochs=1).fit(X, y)
+
+
+@pytest.mark.parametrize("lift", ["sqrt", "linear"])
+def test_lifted_model_at_its_fixed_point_is_the_mixed_target(lift):
+    # Fig 10's lift, d = 6: g = g*, p → ∞, h = h*, W_K = W_Q = W* reproduce eq. (7) exactly.
+    from skloop.induction._model import ReparameterizedInduction
+
+    d = 6
+    X, y = make_induction_head_task("mixed", 200, 12, d, lift=lift, random_state=0)
+    module = ReparameterizedInduction(0.01, oracle_first_layer=True, n_features=d).double()
+    assert module.w_K.norm().item() == pytest.approx(0.01) and module.w_K.shape == (d, d)
+    W_star = torch.eye(d, dtype=torch.float64) * 0.49 / (np.sqrt(d) if lift == "sqrt" else d)
+    with torch.no_grad():
+        module.g.fill_(0.5), module.p.fill_(60.0), module.h.fill_(0.5)
+        module.w_K.copy_(W_star), module.w_Q.copy_(W_star)
+        np.testing.assert_allclose(module(torch.tensor(X)).numpy(), y, rtol=0, atol=1e-12)
+
+
+def test_lifted_model_gd_stays_on_the_plateau_while_adam_escapes():
+    # Fig 10 at test scale (d = 20, L = 20, σ_init = 0.01): the induction rate of GD is λ/d
+    # (math note §5.4 with the lifted target), so within t ≈ 12 (mean-loss units 250) it
+    # learns the 4-gram and the context mean but W_K, W_Q stay at σ_init; Adam's
+    # coordinate-wise steps escape. GD's lr is 0.5/d: the paper's loss sums the d outputs.
+    d = 20
+    sampler = InductionTaskSampler("mixed", seq_len=20, n_features=d)
+    X, y = sampler(2000, random_state=1)
+    common = dict(architecture="reparameterized", training="layerwise", batch_size=200,
+                  sampler=sampler, steps_per_epoch=50, max_epochs=10, random_state=0)
+    gd = InductionHeadRegressor(optimizer="sgd", lr=0.5 / d, **common).fit(X, y)
+    adam = InductionHeadRegressor(optimizer="adam", lr=2e-3, **common).fit(X, y)
+    assert gd.stage_starts_[2]["w_K"] == pytest.approx(0.01)
+    assert np.isnan(gd.phases_["T_half"]) and gd.history_[-1, "w_K"] < 0.011
+    assert gd.history_[-1, "G4"] < 0.02 * gd.stage_starts_[2]["G4"]  # 4-gram learned
+    plateau = gd.history_[-1, "IH2"]
+    assert plateau == pytest.approx(gd.history_[-3, "IH2"], rel=1e-3)  # flat
+    assert adam.history_[-1, "IH2"] < 0.3 * plateau  # below what W_K = 0 allows
+    assert adam.history_[-1, "w_K"] == pytest.approx(0.49, rel=0.1)  # ‖W*‖_F = w*

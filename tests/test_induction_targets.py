@@ -65,8 +65,19 @@ def test_mixed_target_columns_and_initial_losses():
     np.testing.assert_allclose(y[:, 1], 0.5 * ih2(X, np.array([[0.49**2]]))[:, 0])
     assert 0.5 * np.mean(y[:, 0] ** 2) == pytest.approx(0.124, abs=0.003)
     assert 0.5 * np.mean(y[:, 1] ** 2) == pytest.approx(3.4e-3, rel=0.06)
-    with pytest.raises(ValueError, match="n_features=1"):
-        mixed_target(np.zeros((2, 5, 2)))
+
+
+@pytest.mark.parametrize("lift, scale", [("sqrt", 3.0), ("linear", 9.0)])
+def test_lifted_mixed_target_has_two_groups_of_d_columns(lift, scale):
+    # Fig 10's lift: W* = w* I/√d (‖W*‖_F = w*) or w* I/d; the score matrix is W*ᵀW*.
+    X, y = make_induction_head_task("mixed", 50, 12, 3, lift=lift, random_state=0)
+    assert y.shape == (50, 6)
+    np.testing.assert_allclose(y[:, :3], 0.5 * X[:, -3])
+    np.testing.assert_allclose(y[:, 3:], 0.5 * ih2(X, np.eye(3) * 0.49**2 / scale))
+    np.testing.assert_allclose(mixed_target(X[..., :1], lift=lift),
+                               mixed_target(X[..., :1]))  # d = 1: the lift is irrelevant
+    with pytest.raises(ValueError, match="lift"):
+        mixed_target(X, lift="cube")
 
 
 def test_generators_and_errors():

@@ -62,9 +62,9 @@ class _RecordDynamics(Callback):
     """Per epoch, on fixed evaluation data: iteration, gradient-flow time, total and partial
     losses, and the parameters (6-parameter model) or slope / W_K, W_Q norms per layer."""
 
-    def __init__(self, X, y, output_names):
+    def __init__(self, X, y, output_groups):
         self.X, self.y = X, y
-        self.output_names = output_names
+        self.output_groups = output_groups  # name -> the target columns it covers
 
     def initialize(self):
         self.iteration_ = 0
@@ -84,14 +84,16 @@ class _RecordDynamics(Callback):
         with torch.no_grad():
             X = self.X.to(net.device, next(module.parameters()).dtype)
             residual = (module(X) - self.y.to(X)) ** 2
-        partial = 0.5 * residual.mean(0)
         values = {"iteration": self.iteration_, "stage": self.stage_,
-                  "time": net.lr * (self.iteration_ - self.stage_start_),
-                  "loss": float(partial.sum())}
-        values.update(zip(self.output_names, partial.tolist(), strict=True))
+                  "time": net.lr * (self.iteration_ - self.stage_start_)}
+        partial = {name: 0.5 * residual[:, columns].sum(-1).mean().item()
+                   for name, columns in self.output_groups.items()}
+        values["loss"] = sum(partial.values())
+        values.update(partial)
         if isinstance(module, ReparameterizedInduction):
             for name in ("p_tilde", "g", "p", "w_K", "w_Q", "h"):
-                values[name] = getattr(module, name).item()
+                param = getattr(module, name)  # w_K, w_Q of the lifted model: Frobenius norms
+                values[name] = param.item() if param.ndim == 0 else param.norm().item()
             return values
         for u, attention in enumerate(module.attention):
             values[f"slope_norm_{u}"] = attention.slopes.norm().item()
@@ -148,7 +150,9 @@ class InductionHeadRegressor(PersistenceMixin, RegressorMixin, BaseEstimator):
     architecture : {"standard", "reparameterized"}, default="standard"
         ``"standard"``: the transformer of eqs. (1)–(2); ``"reparameterized"``: the
         6-parameter model of eqs. (16)–(17) (``d = 1``, two outputs: the mixed 4-gram +
-        in-context 2-gram target), all six parameters initialised at ``init_scale``.
+        in-context 2-gram target), all six parameters initialised at ``init_scale``; with
+        ``d > 1`` tokens (``2 d`` outputs), its Fig 10 lift: ``W_K, W_Q`` become ``d × d``
+        matrices with ``‖·‖_F = init_scale`` in random directions.
     training : {"joint", "layerwise"}, default="joint"
         ``"layerwise"`` (reparameterized only): Stage I trains the first-layer slope ``p̃``
         alone, Stage II the five second-layer parameters with ``p̃`` frozen (the paper's
@@ -222,8 +226,10 @@ class InductionHeadRegressor(PersistenceMixin, RegressorMixin, BaseEstimator):
     history_ : skorch.History
         Per epoch: ``train_loss``, and on the evaluation data ``iteration``, ``stage``, ``time``
         (gradient-flow time ``lr × iterations`` since the stage began), ``loss``, one partial
-        loss per output (``"G4"``, ``"IH2"`` for two outputs, else ``"output_k"``), and the six
-        parameters (reparameterized) or ``slope_norm_u``, ``qk_norm_u`` per layer (standard).
+        loss ``½ E‖·‖²`` per output (``"G4"``, ``"IH2"`` for two outputs or the two output
+        groups of the reparameterized model, else ``"output_k"``), and the
+        six parameters (reparameterized; ``w_K``, ``w_Q`` are Frobenius norms for ``d > 1``)
+        or ``slope_norm_u``, ``qk_norm_u`` per layer (standard).
     stage_starts_ : dict
         The evaluation of ``history_``'s quantities at the start (t = 0) of each stage.
     phases_ : dict
@@ -372,15 +378,16 @@ class InductionHeadRegressor(PersistenceMixin, RegressorMixin, BaseEstimator):
             verbose=self.verbose,
         )
         if self.architecture == "reparameterized":
-            if (n_features, n_outputs) != (1, 2):
+            if n_outputs != 2 * n_features:
                 raise ValueError(
-                    "architecture='reparameterized' needs n_features=1 and 2 outputs (the mixed "
+                    "architecture='reparameterized' needs 2 n_features outputs (the mixed "
                     f"4-gram + induction target); got {n_features} features, {n_outputs} outputs."
                 )
             return _InductionNet(
                 ReparameterizedInduction,
                 module__init_scale=0.01 if self.init_scale == "auto" else float(self.init_scale),
                 module__oracle_first_layer=self.stage1 == "oracle",
+                module__n_features=n_features,
                 **common,
             )
         heads = self._heads()
@@ -430,9 +437,7 @@ class InductionHeadRegressor(PersistenceMixin, RegressorMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         init_seed, shuffle_seed, sample_seed = (seed_from(rng) for _ in range(3))
         dtype = _DTYPES[self.dtype]
-        names = (["G4", "IH2"] if self.n_outputs_ == 2
-                 else [f"output_{k}" for k in range(self.n_outputs_)])
-        dynamics = _RecordDynamics(torch.tensor(X), torch.tensor(y), names)
+        dynamics = _RecordDynamics(torch.tensor(X), torch.tensor(y), self._output_groups())
         stop_at_slope = _StopAtSlope(self.stage1_target_p)
         callbacks = [("dynamics", dynamics), ("stop_at_slope", stop_at_slope)]
         X_train, y_train = X, y
@@ -443,6 +448,8 @@ class InductionHeadRegressor(PersistenceMixin, RegressorMixin, BaseEstimator):
             y_train = np.asarray(y_train, dtype=np.float64).reshape(len(y_train), -1)
         net = self._build_net(self.n_features_in_, self.n_outputs_, callbacks)
         net.set_params(iterator_train__seed=shuffle_seed)
+        if self.architecture == "reparameterized":
+            net.set_params(module__seed=init_seed)
         # Training data on the net's device: batches are slices, no per-step host copies.
         inputs = (torch.tensor(np.asarray(X_train), dtype=dtype, device=net.device),
                   torch.tensor(y_train, dtype=dtype, device=net.device))
@@ -463,6 +470,13 @@ class InductionHeadRegressor(PersistenceMixin, RegressorMixin, BaseEstimator):
         if self.architecture == "reparameterized":
             self.phases_ = self._phases(X, y)
         return self
+
+    def _output_groups(self) -> dict:
+        """Target columns of each partial loss of ``history_``."""
+        if self.architecture == "reparameterized" or self.n_outputs_ == 2:
+            half = self.n_outputs_ // 2
+            return {"G4": slice(0, half), "IH2": slice(half, self.n_outputs_)}
+        return {f"output_{k}": slice(k, k + 1) for k in range(self.n_outputs_)}
 
     def _train_layerwise(self, net, inputs, dynamics, stop_at_slope):
         """Stage I (p̃ alone, unless the oracle replaces it), then Stage II (p̃ frozen)."""
@@ -486,16 +500,19 @@ class InductionHeadRegressor(PersistenceMixin, RegressorMixin, BaseEstimator):
 
     def _phases(self, X, y) -> dict:
         """Phase markers of the Stage II history (math note §5.6)."""
+        d = self.n_features_in_
         alpha = getattr(self.sampler, "alpha", None)
         w_star = getattr(self.sampler, "w_star", None)
-        if alpha is None:  # column G4 is g* x_{L-2} exactly: least squares recovers g*
-            g_star = float(X[:, -3, 0] @ y[:, 0] / (X[:, -3, 0] @ X[:, -3, 0]))
-            alpha = g_star / (1 - g_star)
-        if w_star is None:
-            w_star = float(np.sqrt(max(self.net_.module_.w_K.item()
-                                       * self.net_.module_.w_Q.item(), 0.0)))
         # Stage II from its t = 0 evaluation on, then every epoch.
         rows = [self.stage_starts_[2]] + [r for r in self.history_ if r.get("stage") == 2]
+        if alpha is None:  # the G4 group is g* x_{L-2} exactly: least squares recovers g*
+            last = X[:, -3].ravel()
+            g_star = float(last @ y[:, :d].ravel() / (last @ last))
+            alpha = g_star / (1 - g_star)
+        if w_star is None:
+            w_star = float(np.sqrt(max(rows[-1]["w_K"] * rows[-1]["w_Q"], 0.0)))
+        elif getattr(self.sampler, "lift", "sqrt") == "linear":
+            w_star /= np.sqrt(d)  # ‖W*‖_F of the literal lift W* = w* I/d
         keys = ("time", "G4", "IH2", "w_K", "w_Q", "h")
         history = {key: np.array([row[key] for row in rows]) for key in keys}
         return detect_phases(history, alpha=alpha, w_star=w_star)

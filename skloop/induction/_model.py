@@ -180,29 +180,47 @@ def initialize_weights(module: InductionTransformer, init_scale, generator: torc
 
 
 class ReparameterizedInduction(nn.Module):
-    """The 6-parameter model of eqs. (16)–(17): ``d = 1``, outputs ``(G4 head, IH2 head)``.
+    """The 6-parameter model of eqs. (16)–(17), and its lift to ``d``-dimensional tokens.
 
     ``y_s = Σ_{τ<s} x_τ softmax_τ(−p̃ (s−1−τ))`` (layer 1, previous-token head with slope
     ``p̃``); head 1 ``g Σ_{s=2}^{L−1} y_s softmax_s(−p (L−1−s))`` (RPE only), head 2
-    ``h Σ_{s=2}^{L−1} x_s softmax_s(w_K w_Q x_L y_s)`` (dot product only). With
-    ``oracle_first_layer`` the first layer is exact, ``y_s = x_{s−1}`` (``p̃ = ∞``).
+    ``h Σ_{s=2}^{L−1} x_s softmax_s((W_Q x_L)ᵀ (W_K y_s))`` (dot product only). With
+    ``oracle_first_layer`` the first layer is exact, ``y_s = x_{s−1}`` (``p̃ = ∞``). The
+    output is ``(head 1, head 2)``: ``2 d`` values.
+
+    For ``d = 1`` (the paper's Fig 3) ``w_K`` and ``w_Q`` are scalars and all six parameters
+    start at ``σ_init`` (eq. 9). For ``d > 1`` (Fig 10) ``W_K``, ``W_Q`` are ``d × d``
+    matrices drawn from a Gaussian with ``‖W_K‖_F = ‖W_Q‖_F = σ_init``, the paper's
+    initialization; ``p̃, g, p, h`` stay scalars.
 
     Parameters
     ----------
     init_scale : float
-        ``σ_init``: all six parameters start there (eq. 9).
+        ``σ_init``.
     oracle_first_layer : bool
         Replace layer 1 by ``y_s = x_{s−1}`` (the regime Theorem 4.5 analyses).
+    n_features : int, default=1
+        Token dimension ``d``.
+    seed : int, default=0
+        Seed of the random directions of ``W_K``, ``W_Q`` (``d > 1`` only).
     """
 
-    def __init__(self, init_scale=0.01, oracle_first_layer=True):
+    def __init__(self, init_scale=0.01, oracle_first_layer=True, n_features=1, seed=0):
         super().__init__()
         self.oracle_first_layer = oracle_first_layer
-        for name in ("p_tilde", "g", "p", "w_K", "w_Q", "h"):
+        for name in ("p_tilde", "g", "p", "h"):
             setattr(self, name, nn.Parameter(torch.tensor(float(init_scale))))
+        if n_features == 1:
+            self.w_K = nn.Parameter(torch.tensor(float(init_scale)))
+            self.w_Q = nn.Parameter(torch.tensor(float(init_scale)))
+            return
+        generator = torch.Generator().manual_seed(seed)
+        for name in ("w_K", "w_Q"):
+            W = torch.randn(n_features, n_features, generator=generator, dtype=torch.float64)
+            setattr(self, name, nn.Parameter((W * (init_scale / W.norm())).float()))
 
     def previous_token(self, x):
-        """Layer-1 output ``y`` ``(B, L)`` for tokens ``x`` ``(B, L)`` (``y_1 = 0``)."""
+        """Layer-1 output ``y`` ``(B, L, d)`` for tokens ``x`` ``(B, L, d)`` (``y_1 = 0``)."""
         if self.oracle_first_layer:
             return torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], dim=1)
         L = x.shape[1]
@@ -210,17 +228,24 @@ class ReparameterizedInduction(nn.Module):
         mask = attention_mask(L, "strict").to(x.device)
         scores = (-self.p_tilde * (lag - 1)).masked_fill(~mask, _MASKED)
         weights = torch.softmax(scores, dim=-1) * mask.any(-1, keepdim=True)
-        return x @ weights.T
+        return torch.einsum("st,btd->bsd", weights, x)
+
+    def similarity(self):
+        """``W_Qᵀ W_K`` as a ``d × d`` matrix: the score is ``x_Lᵀ W_Qᵀ W_K y_s``."""
+        if self.w_K.ndim == 0:
+            return (self.w_K * self.w_Q).reshape(1, 1)
+        return self.w_Q.T @ self.w_K
 
     def forward(self, X):
-        """``(B, 2)`` outputs for sequences ``X`` ``(B, L, 1)``."""
-        x = X[..., 0]
-        L = x.shape[1]
-        y = self.previous_token(x)
+        """``(B, 2 d)`` outputs for sequences ``X`` ``(B, L, d)``."""
+        L = X.shape[1]
+        y = self.previous_token(X)
         keys = slice(1, L - 1)  # s = 2..L−1 (1-indexed)
-        distance = torch.arange(L - 3, -1, -1, dtype=x.dtype, device=x.device)  # L−1−s
+        distance = torch.arange(L - 3, -1, -1, dtype=X.dtype, device=X.device)  # L−1−s
         rpe = torch.softmax(-self.p * distance, dim=0)  # (L−2,)
-        four_gram = self.g * (y[:, keys] * rpe).sum(-1)
-        scores = self.w_K * self.w_Q * x[:, -1:] * y[:, keys]  # (B, L−2)
-        induction = self.h * (x[:, keys] * torch.softmax(scores, dim=-1)).sum(-1)
-        return torch.stack([four_gram, induction], dim=-1)
+        four_gram = self.g * torch.einsum("s,bsd->bd", rpe, y[:, keys])
+        query = X[:, -1] @ self.similarity()  # x_Lᵀ W_Qᵀ W_K: its dot with y_s is the score
+        scores = torch.einsum("bd,bsd->bs", query, y[:, keys])  # (B, L−2)
+        induction = self.h * torch.einsum("bs,bsd->bd", torch.softmax(scores, dim=-1),
+                                          X[:, keys])
+        return torch.cat([four_gram, induction], dim=-1)

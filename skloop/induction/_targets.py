@@ -86,18 +86,39 @@ def ih2(X, W_star=None) -> np.ndarray:
     return ihn(X, 2, W_star)
 
 
-def mixed_target(X, alpha: float = 1.0, w_star: float = 0.49) -> np.ndarray:
-    """The 4-gram + in-context 2-gram target of eq. (7), ``d = 1``, two outputs.
+def mixed_target(X, alpha: float = 1.0, w_star: float = 0.49, lift: str = "sqrt") -> np.ndarray:
+    """The 4-gram + in-context 2-gram target of eq. (7), two output groups.
 
-    Column 0 (``"G4"``): ``α*/(1+α*) · x_{L-2}``; column 1 (``"IH2"``):
-    ``1/(1+α*) · Σ_{s=2}^{L-1} x_s softmax_s(w*² x_L x_{s-1})``.
+    For ``d = 1`` (the paper's Fig 3): column 0 (``"G4"``) is ``α*/(1+α*) · x_{L-2}`` and
+    column 1 (``"IH2"``) is ``1/(1+α*) · Σ_{s=2}^{L-1} x_s softmax_s(w*² x_L x_{s-1})``.
+    For ``d > 1`` (the paper's Fig 10 lift) both groups have ``d`` columns (G4 first) and
+    the score is ``x_Lᵀ W*ᵀ W* x_{s-1}`` with ``W* = w* I_d / √d`` (``lift="sqrt"``,
+    ``‖W*‖_F = w*``) or ``w* I_d / d`` (``lift="linear"``, the literal reading of the
+    paper's garbled ``0.49 I_D/D``, under which the in-context part nearly vanishes).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_sequences, L, d)
+        Token sequences.
+    alpha : float, default=1.0
+        ``α*``: weight of the 4-gram component.
+    w_star : float, default=0.49
+        ``w*``: the dot-product target of each of ``W_K``, ``W_Q``.
+    lift : {"sqrt", "linear"}, default="sqrt"
+        Scaling of ``W*`` with ``d`` (irrelevant for ``d = 1``).
+
+    Returns
+    -------
+    y : ndarray of shape (n_sequences, 2 d)
     """
     X = np.asarray(X, dtype=np.float64)
-    if X.shape[2] != 1:
-        raise ValueError(f"the mixed target needs n_features=1; got {X.shape[2]}.")
-    four_gram = X[:, -3, 0] * alpha / (1 + alpha)
-    induction = ih2(X, np.array([[w_star**2]]))[:, 0] / (1 + alpha)
-    return np.stack([four_gram, induction], axis=1)
+    d = X.shape[2]
+    scale = {"sqrt": np.sqrt(d), "linear": float(d)}.get(lift)
+    if scale is None:
+        raise ValueError(f"lift must be 'sqrt' or 'linear'; got {lift!r}.")
+    four_gram = X[:, -3] * alpha / (1 + alpha)
+    induction = ih2(X, np.eye(d) * (w_star / scale) ** 2) / (1 + alpha)
+    return np.concatenate([four_gram, induction], axis=1)
 
 
 def uniform_attention_baseline(X, n: int) -> np.ndarray:
