@@ -16,6 +16,7 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, ProgressBar
 
 __all__ = [
+    "DTYPES",
     "OPTIMIZERS",
     "resolve_device",
     "SliceIterator",
@@ -28,6 +29,7 @@ __all__ = [
 
 
 OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 def resolve_device(device) -> str:

@@ -197,6 +197,21 @@ def check_n_features(batch: MatrixBatch, n_features_in: int, estimator_name: str
         )
 
 
+# Squares below this lose precision (subnormal); the norm is then recomputed after scaling.
+_SMALLEST_SAFE_SQUARE = 1e-280
+
+
+def _point_norms(data: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Euclidean norm of every point ``(N, n)``: one pass over the data when the squares
+    neither overflow nor underflow, else scaled by the largest entry first (exact to
+    rounding for any finite input)."""
+    squares = np.einsum("ijk,ijk->ij", data, data)
+    if np.all(np.isfinite(squares)) and not np.any((squares < _SMALLEST_SAFE_SQUARE) & mask):
+        return np.sqrt(squares)
+    scale = np.max(np.abs(data), axis=2, keepdims=True)
+    return scale[..., 0] * np.linalg.norm(data / np.where(scale > 0, scale, 1.0), axis=2)
+
+
 def preprocess_points(
     batch: MatrixBatch, *, center: bool = False, normalize_points: bool = True
 ) -> MatrixBatch:
@@ -229,11 +244,7 @@ def preprocess_points(
     if center:
         mean = data.sum(axis=1, keepdims=True) / batch.n_points[:, None, None]
         data = np.where(mask, data - mean, 0.0)
-    # Scale by the largest entry before squaring so that huge (but finite) values do not
-    # overflow: the norm is then exact to rounding for any finite input.
-    scale = np.max(np.abs(data), axis=2, keepdims=True)
-    safe_scale = np.where(scale > 0, scale, 1.0)
-    norms = scale * np.linalg.norm(data / safe_scale, axis=2, keepdims=True)
+    norms = _point_norms(data, mask[..., 0])[..., None]
     if normalize_points:
         zero = (norms[..., 0] == 0) & mask[..., 0]
         if zero.any():
@@ -243,7 +254,7 @@ def preprocess_points(
                 f"X has {int(zero.sum())} zero-norm point(s) {where}(first: matrix {i}, "
                 f"point {j}); they have no direction to normalize. Remove them."
             )
-        data = np.where(mask, data / np.where(norms > 0, norms, 1.0), 0.0)
+        data = data / np.where(norms > 0, norms, 1.0)  # padding rows are zero and stay zero
     else:
         empty = ~np.any(norms[..., 0] > 0, axis=1)
         if empty.any():

@@ -31,12 +31,13 @@ def task1():
 
 @pytest.fixture(scope="module")
 def trained(task1):
-    return LoopedTransformerPCA(objective="layerwise", max_epochs=20, random_state=0).fit(task1)
+    return LoopedTransformerPCA(objective="layerwise", max_epochs=20, dtype="float64",
+                                random_state=0).fit(task1)
 
 
 @pytest.fixture(scope="module")
 def hand_set(task1):
-    model = LoopedTransformerPCA(max_epochs=1, random_state=3).fit(task1[:64])
+    model = LoopedTransformerPCA(max_epochs=1, dtype="float64", random_state=3).fit(task1[:64])
     return model.with_weights(*(w.numpy() for w in power_method_weights(D, 2.0, 1.5)))
 
 
@@ -77,7 +78,7 @@ def test_project_structure_is_the_shifted_power_method_and_removes_the_floor():
     X = load_wine_matrices(1000, random_state=0)
     X_test = load_wine_matrices(200, random_state=1)
     model = LoopedTransformerPCA(objective="layerwise", max_epochs=10, inference_loops=100,
-                                 random_state=0).fit(X)
+                                 dtype="float64", random_state=0).fit(X)
     projected = model.project_structure()
     assert projected.rho_ == pytest.approx(model.rho_)
     assert projected.structure_report()["inactive_ratio"] == 0.0

@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
@@ -46,7 +47,7 @@ def _inactive_mass(model):
 def test_power_method_weights_predict_exactly_the_shifted_power_iteration(normalization):
     X = make_spectrum_matrices(300, n_points=16, n_features=D, random_state=3)
     model = LoopedTransformerPCA(n_loops=4, normalization=normalization, max_epochs=1,
-                                 random_state=7).fit(X)
+                                 dtype="float64", random_state=7).fit(X)
     rho = 2.5
     model = model.with_weights(*(w.numpy() for w in power_method_weights(D, 1.25, 2.0)))
     assert model.rho_ == pytest.approx(rho)
@@ -55,6 +56,23 @@ def test_power_method_weights_predict_exactly_the_shifted_power_iteration(normal
     model.set_params(inference_loops=9)
     np.testing.assert_allclose(model.predict(X), power.set_params(n_iter=9).predict(X),
                                atol=1e-12)
+
+
+def test_float32_default_matches_float64_to_float32_accuracy():
+    # Same init (drawn in float64, then cast), same batches: the float32 run differs only by
+    # rounding, ~1e-7 per step relative; 5 epochs of SGD keep ρ within 1e-4. Predictions with
+    # hand-set power-method weights: 9 loops of float32 mat-vecs, ~1e-6 per entry.
+    X = make_spectrum_matrices(300, n_points=16, n_features=D, random_state=3)
+    single = LoopedTransformerPCA(objective="layerwise", max_epochs=5, random_state=0).fit(X)
+    double = clone(single).set_params(dtype="float64").fit(X)
+    assert single.net_.module_.W_pv.dtype == torch.float32
+    assert single.rho_ == pytest.approx(double.rho_, rel=1e-4)
+    weights = [w.numpy() for w in power_method_weights(D, 1.25, 2.0)]
+    predicted = single.set_params(inference_loops=9).with_weights(*weights).predict(X)
+    power = PowerIterationPCA(n_iter=9, shift=2.5, random_state=0).fit(X).predict(X)
+    assert predicted.dtype == np.float64
+    np.testing.assert_allclose(predicted, power, atol=2e-5)
+    assert np.max(np.abs(predicted - power)) > 1e-9  # float32 really computed it
 
 
 @pytest.mark.parametrize(
@@ -220,7 +238,7 @@ def test_transform_score_and_sign_convention(task1):
 
 def test_scalar_parametrization_predicts_at_any_feature_count(task1):
     model = LoopedTransformerPCA(parametrization="scalar", objective="layerwise", max_epochs=10,
-                                 inference_loops=30, random_state=0).fit(task1)
+                                 inference_loops=30, dtype="float64", random_state=0).fit(task1)
     other = make_spectrum_matrices(100, n_points=24, n_features=12, random_state=0)
     assert model.predict(other).shape == (100, 12)
     power = PowerIterationPCA(30, shift=model.rho_, random_state=0).fit(other)

@@ -30,10 +30,11 @@ def test_reproduction_writes_figures_and_report(module, figures, tmp_path):
 def test_induction_heads_reproduction_smoke(tmp_path):
     from skloop.reproduce import induction_heads
 
-    text = induction_heads.run(tmp_path, sizes=TINY, seed=0, online_epochs=2, text_steps=8)
-    assert {"fig3_fig9_four_phases.png", "plateau_scaling.png", "fig8_real_text.png"} <= {
-        p.name for p in tmp_path.iterdir()}
-    assert "Real text" in text
+    text = induction_heads.run(tmp_path, sizes=TINY, seed=0, online_epochs=2, text_steps=8,
+                              lifted_steps=100)
+    assert {"fig3_fig9_four_phases.png", "plateau_scaling.png", "fig8_real_text.png",
+            "fig10_gd_vs_adam.png"} <= {p.name for p in tmp_path.iterdir()}
+    assert "Real text" in text and "Fig 10" in text
     assert "Plateau scaling" in text and "L 80/40 = 2.05" in text
 
 

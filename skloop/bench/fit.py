@@ -4,9 +4,11 @@ Samples (matrices or sequences) per second of ``LoopedTransformerPCA.fit`` (one 
 layerwise objective) and ``InductionHeadRegressor.fit`` against a plain loop over pre-made tensor
 batches with the same module, loss, optimizer and batch size; then the wall time the paper's
 Fig 2 budget (10⁴ matrices × 2000 epochs, d = 16, n = 32, batch 128) would take at the
-measured rate.
+measured rate. ``--compile`` adds the hand-written PCA loop with its loss step under
+``torch.compile`` (compilation time reported separately).
 
-Usage: ``skloop bench fit [--quick]`` or ``python benchmarks/fit.py [--quick]``; one torch thread.
+Usage: ``skloop bench fit [--quick] [--dtype float32|float64] [--compile]`` or
+``python benchmarks/fit.py ...``; one torch thread.
 """
 
 import argparse
@@ -27,26 +29,40 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def hand_written_pca(X, batch_size, epochs, lr, device="cpu"):
-    """The same layer, loss and SGD as LoopedTransformerPCA(objective="layerwise")."""
+def hand_written_pca(X, batch_size, epochs, lr, device="cpu", dtype=torch.float32,
+                     compile=False):
+    """The same layer, loss and SGD as LoopedTransformerPCA(objective="layerwise").
+
+    With ``compile``, the loss step runs under ``torch.compile``; returns the seconds of the
+    timed epochs and of the untimed first (compiling) epoch.
+    """
     d = X.shape[2]
-    module = LoopedLinearAttention(d).to(device)
+    module = LoopedLinearAttention(d, dtype=dtype).to(device)
     optimizer = torch.optim.SGD(module.parameters(), lr=lr)
-    Xt = torch.from_numpy(X).to(device)
+    Xt = torch.from_numpy(X).to(device, dtype)
     n = torch.full((len(X),), X.shape[1], device=device)
-    v = torch.randn(len(X), d, dtype=torch.float64, device=device)
+    v = torch.randn(len(X), d, dtype=dtype, device=device)
     v /= v.norm(dim=1, keepdim=True)
     batches = [(Xt[i:i + batch_size], n[i:i + batch_size], v[i:i + batch_size])
                for i in range(0, len(X), batch_size)]
-    start = time.perf_counter()
-    for _ in range(epochs):
-        for xb, nb, vb in batches:
-            optimizer.zero_grad()
-            loss = layerwise_loss(module(xb, nb, vb, n_loops=1), one_step_target(xb, nb, vb))
-            loss.backward()
-            optimizer.step()
-    _sync(device)
-    return time.perf_counter() - start
+
+    def step_loss(xb, nb, vb):
+        return layerwise_loss(module(xb, nb, vb, n_loops=1), one_step_target(xb, nb, vb))
+
+    loss_fn = torch.compile(step_loss) if compile else step_loss
+
+    def run(n_epochs):
+        start = time.perf_counter()
+        for _ in range(n_epochs):
+            for xb, nb, vb in batches:
+                optimizer.zero_grad()
+                loss_fn(xb, nb, vb).backward()
+                optimizer.step()
+        _sync(device)
+        return time.perf_counter() - start
+
+    warmup = run(1) if compile else 0.0
+    return run(epochs), warmup
 
 
 def hand_written_induction(X, y, batch_size, epochs, lr, device="cpu"):
@@ -81,27 +97,39 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer epochs")
     parser.add_argument("--device", default="cpu", help="torch device of both sides")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"],
+                        help="LoopedTransformerPCA dtype, both sides (the package default)")
+    parser.add_argument("--compile", action="store_true",
+                        help="also time the hand-written PCA loop under torch.compile")
     args = parser.parse_args(argv)
-    device = args.device
+    device, dtype = args.device, getattr(torch, args.dtype)
     torch.set_num_threads(1)
     epochs = 2 if args.quick else 5
     X = make_sphere_matrices(4096, 32, 16, random_state=0)
     S, y = make_induction_head_task("ih2", 4096, 10, tokens="boolean", random_state=0)
     # Warm-up: the first fit pays one-off imports (torch optimizers, skorch) of ~1.5 s.
-    LoopedTransformerPCA(max_epochs=1, random_state=0, device=device).fit(X[:64])
+    LoopedTransformerPCA(max_epochs=1, random_state=0, device=device,
+                         dtype=args.dtype).fit(X[:64])
     InductionHeadRegressor(max_epochs=1, random_state=0, device=device).fit(S[:64], y[:64])
-    hand_written_pca(X[:64], 16, 1, 0.1, device)
+    hand_written_pca(X[:64], 16, 1, 0.1, device, dtype)
     hand_written_induction(S[:64], y[:64], 16, 1, 2e-3, device)
     rows, rates = [], {}
     for batch in (16, 128, 1024):
         n_samples = len(X) * epochs
         pca = LoopedTransformerPCA(objective="layerwise", lr=0.1, batch_size=batch,
-                                   max_epochs=epochs, random_state=0, device=device)
+                                   max_epochs=epochs, random_state=0, device=device,
+                                   dtype=args.dtype)
         skloop_s = timed(lambda p=pca: p.fit(X))
-        plain_s = hand_written_pca(X, batch, epochs, 0.1, device)
+        plain_s, _ = hand_written_pca(X, batch, epochs, 0.1, device, dtype)
         rates[batch] = n_samples / skloop_s
-        rows.append(["LoopedTransformerPCA (d=16, n=32)", batch, n_samples / skloop_s,
-                     n_samples / plain_s, plain_s / skloop_s])
+        rows.append([f"LoopedTransformerPCA (d=16, n=32, {args.dtype})", batch,
+                     n_samples / skloop_s, n_samples / plain_s, plain_s / skloop_s])
+        if args.compile:
+            compiled_s, compile_s = hand_written_pca(X, batch, epochs, 0.1, device, dtype,
+                                                     compile=True)
+            rows.append([f"hand-written + torch.compile (first epoch {compile_s:.1f} s)",
+                         batch, n_samples / compiled_s, n_samples / plain_s,
+                         plain_s / compiled_s])
         induction = InductionHeadRegressor(n_heads=2, d_model=8, batch_size=batch,
                                            max_epochs=epochs, random_state=0, device=device)
         skloop_s = timed(lambda m=induction: m.fit(S, y))
@@ -111,7 +139,8 @@ def main(argv=None):
     print(markdown_table(["model", "batch", "skloop samples/s", "hand-written samples/s",
                           "skloop / hand-written"], rows))
     budget = 10_000 * 2000
-    print(f"\nDevice: {device}.")
+    print(f"\nDevice: {device}; LoopedTransformerPCA in {args.dtype}, the regressor in "
+          "float32.")
     print(f"Paper Fig 2 budget (one LN layer, d=16, n=32, 10^4 matrices x 2000 epochs, "
           f"batch 128): {budget / rates[128] / 60:.1f} min at the measured "
           f"{rates[128]:.0f} matrices/s.")

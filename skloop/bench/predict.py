@@ -8,8 +8,10 @@ per-matrix TruncatedSVD / PCA loops (timed on 100 matrices, extrapolated). Also 
 whole predict (validation and preprocessing included) and the memory-bandwidth floor: the time
 to read X once, measured with a copy of X.
 
-Usage: ``skloop bench predict [--quick]`` or ``python benchmarks/predict.py [--quick]``;
-one torch thread (the package default).
+Usage: ``skloop bench predict [--quick] [--dtype float32|float64]`` or
+``python benchmarks/predict.py ...``; one torch thread (the package default). The torch methods
+all run in ``--dtype`` (float32 by default, the package default); numpy and scikit-learn in
+float64.
 """
 
 import argparse
@@ -21,6 +23,7 @@ from sklearn.decomposition import PCA, TruncatedSVD
 
 from skloop import LoopedTransformerPCA, PowerIterationPCA
 from skloop._report import markdown_table
+from skloop._torch import DTYPES
 from skloop.datasets import make_sphere_matrices
 from skloop.pca import power_method_weights
 from skloop.pca._algorithms import last, power_iteration, top_eigenvectors
@@ -48,16 +51,16 @@ def configurations(quick):
     return configs
 
 
-def time_configuration(N, n, d, k, device, repeats, sync):
+def time_configuration(N, n, d, k, device, repeats, sync, dtype="float32"):
     """Median milliseconds of every method on one problem size."""
     X = make_sphere_matrices(N, n, d, random_state=0)
-    Xt, nt = torch.from_numpy(X).to(device), torch.full((N,), n, device=device)
-    v = torch.from_numpy(np.random.RandomState(0).standard_normal((N, d))).to(device)
+    Xt, nt = torch.from_numpy(X).to(device, DTYPES[dtype]), torch.full((N,), n, device=device)
+    v = torch.from_numpy(np.random.RandomState(0).standard_normal((N, d))).to(Xt)
     # A fitted shell (training needs n >= d), then power-method weights as SGD from the paper
     # init leaves them: exact zeros outside the active blocks.
     shell = make_sphere_matrices(64, max(n, 2 * d), d, random_state=1)
     model = LoopedTransformerPCA(max_epochs=1, inference_loops=k, random_state=0,
-                                 device=str(device)).fit(shell)
+                                 device=str(device), dtype=dtype).fit(shell)
     model = model.with_weights(*(w.numpy() for w in power_method_weights(d, 3.0, 3.0)))
     module = model.net_.module_
     power = PowerIterationPCA(k, shift=9.0, random_state=0).fit(X[:10])
@@ -97,6 +100,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="three configurations")
     parser.add_argument("--device", default="cpu", help="torch device of the torch methods")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"],
+                        help="dtype of the torch methods and of LoopedTransformerPCA")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
 
@@ -108,12 +113,12 @@ def main(argv=None):
     repeats = 3 if args.quick else 5
     rows = []
     for N, n, d, k in configurations(args.quick):
-        timings = time_configuration(N, n, d, k, device, repeats, sync)
+        timings = time_configuration(N, n, d, k, device, repeats, sync, args.dtype)
         reference = timings["torch power iteration (gram)"]
         for name, ms in timings.items():
             rows.append([f"{N}×{n}×{d}, k={k}", name, ms, ms / reference])
     print(markdown_table(["N×n×d, loops", "method", "median ms", "× torch power (gram)"], rows))
-    print(f"\nfloat64 on {device}, one torch CPU thread; the floor halves a read+write copy of "
+    print(f"\n{args.dtype} on {device}, one torch CPU thread; the floor halves a read+write copy of "
           "X; the estimators' predict validates and preprocesses in numpy on the CPU.")
 
 

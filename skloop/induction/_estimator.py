@@ -14,6 +14,7 @@ from skorch.callbacks import Callback
 
 from .._persistence import PersistenceMixin, restore_net
 from .._torch import (
+    DTYPES,
     OPTIMIZERS,
     LoopNet,
     resolve_device,
@@ -29,7 +30,6 @@ from ._model import InductionTransformer, ReparameterizedInduction, initialize_w
 
 __all__ = ["InductionHeadRegressor"]
 
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _CHUNK = 4096
 
 
@@ -346,7 +346,7 @@ class InductionHeadRegressor(PersistenceMixin, RegressorMixin, BaseEstimator):
         if self.sampler is not None and not callable(self.sampler):
             raise TypeError(f"sampler must be None or callable; got {self.sampler!r}.")
         choices = {"positional": ("alibi", "none"), "causal": ("strict", "standard"),
-                   "optimizer": tuple(OPTIMIZERS), "dtype": tuple(_DTYPES),
+                   "optimizer": tuple(OPTIMIZERS), "dtype": tuple(DTYPES),
                    "architecture": ("standard", "reparameterized"),
                    "training": ("joint", "layerwise"), "stage1": ("oracle", "train")}
         for name, allowed in choices.items():
@@ -436,7 +436,7 @@ class InductionHeadRegressor(PersistenceMixin, RegressorMixin, BaseEstimator):
         self.n_features_in_, self.n_outputs_ = X.shape[2], y.shape[1]
         rng = check_random_state(self.random_state)
         init_seed, shuffle_seed, sample_seed = (seed_from(rng) for _ in range(3))
-        dtype = _DTYPES[self.dtype]
+        dtype = DTYPES[self.dtype]
         dynamics = _RecordDynamics(torch.tensor(X), torch.tensor(y), self._output_groups())
         stop_at_slope = _StopAtSlope(self.stage1_target_p)
         callbacks = [("dynamics", dynamics), ("stop_at_slope", stop_at_slope)]
@@ -562,7 +562,7 @@ class InductionHeadRegressor(PersistenceMixin, RegressorMixin, BaseEstimator):
         net = model._build_net(module.embed.in_features, module.readout.out_features)
         net.initialize()
         net.module_.load_state_dict(module.state_dict())
-        net.module_.to(_DTYPES[dtype])
+        net.module_.to(DTYPES[dtype])
         model.net_ = net
         model.n_features_in_ = module.embed.in_features
         model.n_outputs_ = module.readout.out_features
@@ -580,7 +580,7 @@ class InductionHeadRegressor(PersistenceMixin, RegressorMixin, BaseEstimator):
         self.n_outputs_ = int(fitted["n_outputs_"])
         self._y_was_1d = bool(fitted["y_was_1d"])
         net = self._build_net(self.n_features_in_, self.n_outputs_)
-        self.net_ = restore_net(net, state, history, dtype=_DTYPES[self.dtype])
+        self.net_ = restore_net(net, state, history, dtype=DTYPES[self.dtype])
         self.history_ = self.net_.history
 
     def __sklearn_tags__(self):

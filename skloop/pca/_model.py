@@ -49,8 +49,10 @@ def initial_weights(n_features: int, init: str, init_scale: float, generator: to
     if init == "paper_swap":
         return power_method_weights(n_features, 1.0, 0.0, dtype=dtype)
     shape = (2 * n_features, 2 * n_features)
+    # Drawn in float64 and cast: float32 and float64 models start from the same weights.
     return tuple(
-        init_scale * torch.randn(shape, generator=generator, dtype=dtype) for _ in range(2)
+        (init_scale * torch.randn(shape, generator=generator, dtype=torch.float64)).to(dtype)
+        for _ in range(2)
     )
 
 
@@ -111,7 +113,8 @@ class LoopedLinearAttention(nn.Module):
             self.W_kq = nn.Parameter(W_kq)
         else:
             if init == "random":
-                u, w = (init_scale * torch.randn(2, generator=generator, dtype=dtype)).tolist()
+                u, w = (init_scale * torch.randn(2, generator=generator,
+                                                 dtype=torch.float64)).tolist()
             else:
                 u, w = (0.0, 1.0) if init == "paper" else (1.0, 0.0)
             self.u = nn.Parameter(torch.tensor(u, dtype=dtype))
