@@ -118,8 +118,8 @@ def main(argv=None):
         for name, ms in timings.items():
             rows.append([f"{N}×{n}×{d}, k={k}", name, ms, ms / reference])
     print(markdown_table(["N×n×d, loops", "method", "median ms", "× torch power (gram)"], rows))
-    print(f"\n{args.dtype} on {device}, one torch CPU thread; the floor halves a read+write copy of "
-          "X; the estimators' predict validates and preprocesses in numpy on the CPU.")
+    print(f"\n{args.dtype} on {device}, one torch CPU thread; the floor halves a read+write "
+          "copy of X; the estimators' predict validates and preprocesses in numpy on the CPU.")
 
 
 if __name__ == "__main__":
