@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ._torch import plain_module
+
 __all__ = ["save_estimator", "load_estimator", "restore_net", "PersistenceMixin", "FORMAT"]
 
 FORMAT = "skloop-estimator"
@@ -62,7 +64,7 @@ def save_estimator(estimator, path, fitted: dict) -> Path:
         "history": json.dumps(net.history.to_list() if net is not None else [],
                               default=_history_default),
         "state_dict": {} if net is None else {
-            k: v.detach().cpu().clone() for k, v in net.module_.state_dict().items()
+            k: v.detach().cpu().clone() for k, v in plain_module(net).state_dict().items()
         },
     }
     payload["checksum"] = _checksum(payload)
@@ -170,7 +172,7 @@ def restore_net(net, state: dict, history: list, dtype=None):
     net.initialize()
     if dtype is not None:
         net.module_.to(dtype)
-    net.module_.load_state_dict(state, strict=True)
+    plain_module(net).load_state_dict(state, strict=True)
     net.history = History(history)
     return net
 

@@ -17,6 +17,7 @@ from skorch.callbacks import Callback, ProgressBar
 
 __all__ = [
     "DTYPES",
+    "plain_module",
     "OPTIMIZERS",
     "resolve_device",
     "SliceIterator",
@@ -30,6 +31,12 @@ __all__ = [
 
 OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def plain_module(net) -> torch.nn.Module:
+    """The net's torch module without the ``torch.compile`` wrapper (``compile=True``): its
+    ``state_dict`` keys and its class are those of the module itself."""
+    return getattr(net.module_, "_orig_mod", net.module_)
 
 
 def resolve_device(device) -> str:

@@ -135,3 +135,13 @@ def test_bad_data():
     model.fit(X, y)
     with pytest.raises(ValueError, match="expecting 1 features"):
         model.predict(np.ones((2, 6, 3)))
+
+
+def test_offline_history_is_evaluated_on_a_fixed_spread_out_subset():
+    X, y = make_induction_head_task("ih2", 1500, 8, random_state=0)
+    model = InductionHeadRegressor(max_epochs=2, random_state=0, dtype="float64").fit(X, y)
+    subset = np.linspace(0, 1499, 1000).astype(int)
+    expected = 0.5 * np.mean(np.sum((model.predict(X[subset]) - y[subset]) ** 2, axis=1))
+    assert model.history_[-1, "loss"] == pytest.approx(expected, rel=1e-10)
+    everything = 0.5 * np.mean(np.sum((model.predict(X) - y) ** 2, axis=1))
+    assert model.history_[-1, "loss"] != pytest.approx(everything, rel=1e-10)

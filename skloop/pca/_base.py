@@ -35,8 +35,10 @@ def check_int(value, name: str, minimum: int) -> None:
 
 
 def check_training_params(estimator) -> None:
-    """The hyper-parameters every trained estimator shares: batch, epochs, verbosity, threads."""
+    """The hyper-parameters every trained estimator shares: batch, epochs, verbosity, threads,
+    compilation."""
     check_int(estimator.batch_size, "batch_size", 1)
+    check_bool(estimator.compile, "compile")
     check_int(estimator.max_epochs, "max_epochs", 1)
     check_int(estimator.verbose, "verbose", 0)
     if estimator.n_threads is not None:

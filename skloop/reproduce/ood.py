@@ -109,7 +109,7 @@ def run(out_dir, *, sizes: Sizes, seed=0, verbose=0) -> str:
                                             random_state=seed)
     common = dict(objective="layerwise", inference_loops=LOOPS, lr=sizes.lr,
                   max_epochs=sizes.max_epochs, batch_size=sizes.batch_size,
-                  random_state=seed, verbose=verbose)
+                  random_state=seed, verbose=verbose, dtype="float64")  # resolve < 1e-3 degrees
     models = {
         "LN": LoopedTransformerPCA(**common).fit(X_train),
         "no LN": LoopedTransformerPCA(normalization=None, target="unnormalized",
