@@ -172,3 +172,21 @@ def test_lifted_model_gd_stays_on_the_plateau_while_adam_escapes():
     assert plateau == pytest.approx(gd.history_[-3, "IH2"], rel=1e-3)  # flat
     assert adam.history_[-1, "IH2"] < 0.3 * plateau  # below what W_K = 0 allows
     assert adam.history_[-1, "w_K"] == pytest.approx(0.49, rel=0.1)  # ‖W*‖_F = w*
+
+
+@pytest.mark.parametrize("lift, scale", [("sqrt", 2.0), ("linear", 4.0)])
+def test_adam_learns_the_lifted_similarity_of_either_lift(lift, scale):
+    # d = 4: the learned W_Qᵀ W_K approaches W*ᵀ W* = (w*/scale)² I (W_K, W_Q themselves are
+    # only determined up to an orthogonal factor); the phase markers use ‖W*‖_F = w* (sqrt)
+    # or w*/√d (linear).
+    d = 4
+    sampler = InductionTaskSampler("mixed", seq_len=12, n_features=d, lift=lift)
+    X, y = sampler(2000, random_state=1)
+    model = InductionHeadRegressor(
+        architecture="reparameterized", training="layerwise", optimizer="adam", lr=3e-3,
+        batch_size=200, sampler=sampler, steps_per_epoch=50, max_epochs=16, random_state=0,
+    ).fit(X, y)
+    learned = model.net_.module_.similarity().detach().numpy()
+    target = np.eye(d) * (0.49 / scale) ** 2
+    assert np.linalg.norm(learned - target) < 0.1 * np.linalg.norm(target)
+    assert model.history_[-1, "IH2"] < 1e-8 and np.isfinite(model.phases_["T_w"])
