@@ -144,6 +144,11 @@ def load_estimator(path, registry: dict, device=None):
     unknown = set(params) - set(cls().get_params(deep=False))
     if unknown:
         raise ValueError(f"{path} has unknown parameters {sorted(unknown)} for {cls.__name__}.")
+    if "dtype" in cls().get_params(deep=False) and "dtype" not in params and state:
+        # A file written before the estimator had a dtype parameter: keep its weights' dtype
+        # (LoopedTransformerPCA was float64-only) rather than today's default.
+        wide = any(v.dtype == torch.float64 for v in state.values())
+        params["dtype"] = "float64" if wide else "float32"
     if "device" in params:
         saved = params["device"]
         if device is None:

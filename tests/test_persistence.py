@@ -119,3 +119,25 @@ def test_saved_cuda_device_falls_back_to_cpu_without_cuda(tmp_path):
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert restored.device == expected
     np.testing.assert_allclose(restored.predict(X), model.predict(X), atol=1e-12)
+
+
+def test_file_without_a_dtype_parameter_keeps_its_weights_dtype(tmp_path):
+    # Files written before LoopedTransformerPCA had `dtype` hold float64 weights and no such
+    # parameter; they must load as float64, not as today's float32 default.
+    import json
+
+    import torch
+
+    from skloop._persistence import _checksum
+
+    model = LoopedTransformerPCA(max_epochs=1, random_state=0, dtype="float64").fit(X)
+    path = model.save(tmp_path / "old.skl")
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    params = json.loads(payload["params"])
+    del params["dtype"], params["compile"]
+    payload["params"] = json.dumps(params)
+    payload["checksum"] = _checksum(payload)
+    torch.save(payload, path)
+    restored = LoopedTransformerPCA.load(path)
+    assert restored.dtype == "float64"
+    np.testing.assert_array_equal(restored.predict(X), model.predict(X))
