@@ -319,3 +319,16 @@ def test_bad_input_is_rejected_by_the_shared_validation(task1):
         model.predict(bad)
     with pytest.raises(ValueError, match="3-D array"):
         model.fit(task1[0])
+
+
+def test_predict_in_chunks_equals_one_pass(monkeypatch):
+    # Large batches run in chunks of _PREDICT_ELEMENTS data entries; rows are independent, so
+    # chunking changes at most BLAS's blocking (float32 rounding, ~1e-7).
+    import skloop.pca._estimator as estimator_module
+
+    X = make_spectrum_matrices(300, n_points=16, n_features=D, random_state=3)
+    model = LoopedTransformerPCA(objective="layerwise", max_epochs=2, n_components=2,
+                                 random_state=0).fit(X)
+    whole = model.predict(X)
+    monkeypatch.setattr(estimator_module, "_PREDICT_ELEMENTS", 16 * D * 7)  # 7 rows per pass
+    np.testing.assert_allclose(model.predict(X), whole, rtol=0, atol=1e-6)

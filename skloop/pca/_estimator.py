@@ -55,8 +55,9 @@ _AUTO_LR_PER_FEATURE = {
     ("layerwise", "rms", "normalized"): 2.0,
     ("layerwise", None, "unnormalized"): 0.25,
 }
-# Rows per forward pass at predict time: bounds memory, large enough to amortize overhead.
-_PREDICT_CHUNK = 8192
+# Data entries per forward pass at predict time: bounds memory (the general path's tokens are
+# twice this), while a whole typical batch runs in one pass (no per-chunk loop overhead).
+_PREDICT_ELEMENTS = 2**23
 
 
 def _weights(net, d: int) -> tuple[np.ndarray, np.ndarray]:
@@ -560,8 +561,9 @@ class LoopedTransformerPCA(BaseMatrixPCA):
 
         outputs = []
         with torch.no_grad(), torch_threads(self.n_threads):
-            for start in range(0, len(data), _PREDICT_CHUNK):
-                part = slice(start, start + _PREDICT_CHUNK)
+            rows = max(1, _PREDICT_ELEMENTS // (data.shape[1] * data.shape[2]))
+            for start in range(0, len(data), rows):
+                part = slice(start, start + rows)
                 steps = module.iterate(
                     tensor(data, part), tensor(n_points, part), tensor(v, part), n_loops,
                     None if orthogonal_to is None else tensor(orthogonal_to, part),
