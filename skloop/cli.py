@@ -55,8 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="speed benchmarks against the classical algorithms (tables of measured ratios)",
         description="predict: LoopedTransformerPCA's looped inference against torch power "
         "iteration, eigh and scikit-learn's per-matrix loops; fit: samples/s of both "
-        "estimators against a hand-written torch loop. Extra arguments (--quick, --device) "
-        "go to the benchmark.",
+        "estimators against a hand-written torch loop. Extra arguments (--quick, --device, "
+        "--dtype; fit: --compile) go to the benchmark.",
     )
     bench.add_argument("benchmark", choices=["predict", "fit"], help="which benchmark")
     return parser

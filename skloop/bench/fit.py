@@ -11,13 +11,13 @@ Usage: ``skloop bench fit [--quick] [--dtype float32|float64] [--compile]`` or
 ``python benchmarks/fit.py ...``; one torch thread.
 """
 
-import argparse
 import time
 
 import torch
 
 from skloop import InductionHeadRegressor, LoopedTransformerPCA
 from skloop._report import markdown_table
+from skloop.bench._common import benchmark_parser
 from skloop.datasets import make_induction_head_task, make_sphere_matrices
 from skloop.induction._model import InductionTransformer, initialize_weights
 from skloop.pca._model import LoopedLinearAttention
@@ -94,13 +94,11 @@ def timed(fn):
 
 def main(argv=None):
     """Run the benchmark with command-line arguments ``argv`` and print its tables."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer epochs")
-    parser.add_argument("--device", default="cpu", help="torch device of both sides")
-    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"],
-                        help="LoopedTransformerPCA dtype, both sides (the package default)")
+    parser = benchmark_parser(__doc__, quick="fewer epochs", device="torch device of both sides",
+                              dtype="LoopedTransformerPCA dtype, both sides")
     parser.add_argument("--compile", action="store_true",
-                        help="also time the hand-written PCA loop under torch.compile")
+                        help="also time LoopedTransformerPCA(compile=True) against the "
+                        "hand-written loop under torch.compile")
     args = parser.parse_args(argv)
     device, dtype = args.device, getattr(torch, args.dtype)
     torch.set_num_threads(1)

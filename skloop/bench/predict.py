@@ -14,7 +14,6 @@ all run in ``--dtype`` (float32 by default, the package default); numpy and scik
 float64.
 """
 
-import argparse
 import time
 
 import numpy as np
@@ -24,6 +23,7 @@ from sklearn.decomposition import PCA, TruncatedSVD
 from skloop import LoopedTransformerPCA, PowerIterationPCA
 from skloop._report import markdown_table
 from skloop._torch import DTYPES
+from skloop.bench._common import benchmark_parser
 from skloop.datasets import make_sphere_matrices
 from skloop.pca import power_method_weights
 from skloop.pca._algorithms import last, power_iteration, top_eigenvectors
@@ -97,11 +97,9 @@ def time_configuration(N, n, d, k, device, repeats, sync, dtype="float32"):
 
 def main(argv=None):
     """Run the benchmark with command-line arguments ``argv`` and print its tables."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="three configurations")
-    parser.add_argument("--device", default="cpu", help="torch device of the torch methods")
-    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"],
-                        help="dtype of the torch methods and of LoopedTransformerPCA")
+    parser = benchmark_parser(__doc__, quick="three configurations",
+                              device="torch device of the torch methods",
+                              dtype="dtype of the torch methods and of LoopedTransformerPCA")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
 
