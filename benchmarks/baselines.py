@@ -15,8 +15,8 @@ import numpy as np
 from sklearn.decomposition import TruncatedSVD
 
 from skloop import ExactPCA, PowerIterationPCA
-from skloop._report import markdown_table
 from skloop.datasets import make_sphere_matrices
+from skloop.experiments._report import markdown_table
 
 
 def median_time(fn, repeats: int) -> float:

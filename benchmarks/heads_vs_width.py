@@ -19,8 +19,8 @@ import torch
 from skorch.callbacks import Callback
 
 from skloop import InductionHeadRegressor
-from skloop._report import markdown_table
 from skloop.datasets import make_induction_head_task
+from skloop.experiments._report import markdown_table
 from skloop.induction import uniform_attention_baseline
 
 

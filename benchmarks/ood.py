@@ -10,8 +10,8 @@ Usage: ``python benchmarks/ood.py [--full] [--epochs N] [--out DIR]``.
 
 import argparse
 
-from skloop.reproduce import ood
-from skloop.reproduce._common import sizes_for
+from skloop.experiments.reproduce import ood
+from skloop.experiments.reproduce._common import sizes_for
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -8,14 +8,14 @@ then learns the induction head. ``phases_`` marks the phases; the population ODE
 times without noise, and ``plateau_time_theory`` predicts the plateau.
 """
 
-from skloop import InductionHeadRegressor
+from skloop import InductionDynamicsRegressor
 from skloop.datasets import InductionTaskSampler
 from skloop.induction import detect_phases, plateau_time_theory, simulate_population
 
 sampler = InductionTaskSampler("mixed", seq_len=40, alpha=1.0, w_star=0.49)
 X_eval, y_eval = sampler(10000, random_state=1)
-model = InductionHeadRegressor(
-    architecture="reparameterized", training="layerwise", optimizer="sgd", lr=0.5,
+model = InductionDynamicsRegressor(
+    training="layerwise", optimizer="sgd", lr=0.5,
     batch_size=1000, sampler=sampler, steps_per_epoch=100, max_epochs=80, random_state=0,
 ).fit(X_eval, y_eval)
 print("online SGD phases:", {k: round(v, 6) for k, v in model.phases_.items()})

@@ -42,9 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
         "induction-heads: Figs 3 and 9 (four phases) and the plateau scaling",
     )
     reproduce.add_argument("--full", action="store_true",
-                           help="paper sizes: d=16, n=32, 10 000 matrices, 2000 epochs, lr 0.1")
+                           help="paper sizes: d=16, n=32, 10 000 matrices, 2000 epochs, lr 0.1 "
+                           "(induction-heads: lr 0.1, 46 000 Stage II steps, larger budgets)")
     reproduce.add_argument("--epochs", type=int, default=None,
-                           help="override the number of training epochs")
+                           help="override the number of training epochs (induction-heads: "
+                           "Stage II epochs of 100 steps; its other budgets scale alike)")
     reproduce.add_argument("--out", default=None,
                            help="output folder (default: skloop-output/<experiment>)")
     reproduce.add_argument("--seed", type=int, default=0, help="random seed")
@@ -68,25 +70,24 @@ def main(argv=None) -> int:
     if extra and args.command != "bench":
         build_parser().parse_args(argv)  # the usual error for unknown arguments
     if args.command == "demo":
-        from ._demo import run_demo
+        from .experiments.demo import run_demo
 
         print(run_demo(args.out, device=args.device, quiet=args.quiet, seed=args.seed))
         print(f"\nWrote {args.out}/report.md and its plots.")
     elif args.command == "reproduce":
         from importlib import import_module
 
-        from .reproduce._common import sizes_for
-
-        module = import_module(f".reproduce.{args.experiment.replace('-', '_')}", "skloop")
+        name = args.experiment.replace("-", "_")
+        module = import_module(f".experiments.reproduce.{name}", "skloop")
         out = args.out or f"skloop-output/{args.experiment}"
-        text = module.run(out, sizes=sizes_for(args.full, args.epochs), seed=args.seed,
+        text = module.run(out, sizes=module.sizes_for(args.full, args.epochs), seed=args.seed,
                           verbose=int(args.verbose))
         print(text)
         print(f"Wrote {out}/report.md and its PNG figures.")
     elif args.command == "bench":
         from importlib import import_module
 
-        import_module(f".bench.{args.benchmark}", "skloop").main(extra)
+        import_module(f".experiments.bench.{args.benchmark}", "skloop").main(extra)
     return 0
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import MatrixBatch, check_matrix_batch, preprocess_points
+from ._core.data import MatrixBatch, check_matrix_batch, preprocess_points
 
 __all__ = [
     "LeadingSubspace",
@@ -182,7 +182,8 @@ def angular_error(X, components, **subspace_kwargs) -> np.ndarray:
         The data matrices ``(n_matrices, n_points, n_features)``, or their precomputed
         :func:`leading_subspace`.
     components : array-like of shape (n_matrices, n_features)
-        One non-zero vector per matrix (any norm, any sign).
+        One vector per matrix (any norm, any sign). A zero vector has no direction and gets
+        the worst angle, 90° (as :func:`principal_cos2` gives it 0).
     **subspace_kwargs
         ``center``, ``normalize_points``, ``rtol`` passed to :func:`leading_subspace`.
 
@@ -202,7 +203,8 @@ def angular_error(X, components, **subspace_kwargs) -> np.ndarray:
     array([45.])
     """
     inside, outside = _split_norms(X, components, **subspace_kwargs)
-    return np.degrees(np.arctan2(outside, inside))
+    zero = (inside == 0) & (outside == 0)
+    return np.where(zero, 90.0, np.degrees(np.arctan2(outside, inside)))
 
 
 def principal_cos2(X, components, **subspace_kwargs) -> np.ndarray:

@@ -40,3 +40,13 @@ def test_bench_fit_quick_prints_the_ratio_table(capsys):
 def test_extra_arguments_are_only_for_bench():
     with pytest.raises(SystemExit):
         main(["demo", "--quick"])
+
+
+def test_library_never_imports_the_experiments():
+    # skloop.experiments sits above the library: only the CLI reaches it, lazily.
+    code = ("import sys, skloop, skloop.cli, skloop.datasets, skloop.induction, skloop.metrics, "
+            "skloop.pca, skloop.plotting; "
+            "print(sorted(m for m in sys.modules if m.startswith('skloop.experiments')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "[]"

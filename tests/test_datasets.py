@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 
 from skloop.datasets import (
-    _patch_shape,
     default_multiplicities,
     load_digit_matrices,
     load_image_patch_matrices,
@@ -11,6 +10,7 @@ from skloop.datasets import (
     make_sphere_matrices,
     make_spiked_matrices,
 )
+from skloop.datasets._real import _patch_shape
 
 GENERATORS = [
     make_sphere_matrices,

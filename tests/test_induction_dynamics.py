@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from skloop import InductionHeadRegressor
+from skloop import InductionDynamicsRegressor, InductionHeadRegressor
 from skloop.datasets import InductionTaskSampler, make_induction_head_task
 from skloop.induction import detect_phases, plateau_time_theory, simulate_population
 from skloop.induction._dynamics import population_gradient, population_losses
@@ -81,8 +81,8 @@ def _online(tokens):
     X_eval, y_eval = sampler(20000, random_state=123)
     # The Fig 3 setting at lr 0.5 (a faithful 5x compression of lr 0.1, math note §6), fresh
     # batches of 1000 every step, oracle Stage I: about 8 000 steps, 15-20 s on one CPU core.
-    model = InductionHeadRegressor(
-        architecture="reparameterized", training="layerwise", optimizer="sgd", lr=0.5,
+    model = InductionDynamicsRegressor(
+        training="layerwise", optimizer="sgd", lr=0.5,
         batch_size=1000, sampler=sampler, steps_per_epoch=100, max_epochs=80, random_state=0,
     )
     return model.fit(X_eval, y_eval)
@@ -117,8 +117,8 @@ def test_stage_one_as_specified_leaves_a_small_slope_and_floors_the_four_gram():
     # Math note §5.7: t = 10^4 of Stage I from σ_init = 0.01 gives p̃ ≈ 0.94; Stage II then
     # floors L_G4 at ½ g*² e^{-2p̃} ≈ 0.019 instead of → 0.
     X, y = make_induction_head_task("mixed", 5000, 40, random_state=1)
-    model = InductionHeadRegressor(
-        architecture="reparameterized", training="layerwise", stage1="train",
+    model = InductionDynamicsRegressor(
+        training="layerwise", stage1="train",
         stage1_epochs=20, stage1_lr=5.0, optimizer="sgd", lr=0.5, batch_size=1000,
         sampler=InductionTaskSampler("mixed", seq_len=40), steps_per_epoch=100, max_epochs=20,
         random_state=0,
@@ -131,16 +131,16 @@ def test_stage_one_as_specified_leaves_a_small_slope_and_floors_the_four_gram():
 
 def test_reparameterized_needs_the_mixed_target_shape():
     X, y = make_induction_head_task("ih2", 50, 10, 2, random_state=0)
-    with pytest.raises(ValueError, match="2 n_features outputs"):
+    with pytest.raises(ValueError, match="2 n_features target columns"):
+        InductionDynamicsRegressor(max_epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match="InductionDynamicsRegressor"):
         InductionHeadRegressor(architecture="reparameterized", max_epochs=1).fit(X, y)
-    with pytest.raises(ValueError, match="layerwise"):
-        InductionHeadRegressor(training="layerwise", max_epochs=1).fit(X, y)
 
 
 @pytest.mark.parametrize("lift", ["sqrt", "linear"])
 def test_lifted_model_at_its_fixed_point_is_the_mixed_target(lift):
     # Fig 10's lift, d = 6: g = g*, p → ∞, h = h*, W_K = W_Q = W* reproduce eq. (7) exactly.
-    from skloop.induction._model import ReparameterizedInduction
+    from skloop.induction._reparameterized import ReparameterizedInduction
 
     d = 6
     X, y = make_induction_head_task("mixed", 200, 12, d, lift=lift, random_state=0)
@@ -161,10 +161,10 @@ def test_lifted_model_gd_stays_on_the_plateau_while_adam_escapes():
     d = 20
     sampler = InductionTaskSampler("mixed", seq_len=20, n_features=d)
     X, y = sampler(2000, random_state=1)
-    common = dict(architecture="reparameterized", training="layerwise", batch_size=200,
+    common = dict(training="layerwise", batch_size=200,
                   sampler=sampler, steps_per_epoch=50, max_epochs=10, random_state=0)
-    gd = InductionHeadRegressor(optimizer="sgd", lr=0.5 / d, **common).fit(X, y)
-    adam = InductionHeadRegressor(optimizer="adam", lr=2e-3, **common).fit(X, y)
+    gd = InductionDynamicsRegressor(optimizer="sgd", lr=0.5 / d, **common).fit(X, y)
+    adam = InductionDynamicsRegressor(optimizer="adam", lr=2e-3, **common).fit(X, y)
     assert gd.stage_starts_[2]["w_K"] == pytest.approx(0.01)
     assert np.isnan(gd.phases_["T_half"]) and gd.history_[-1, "w_K"] < 0.011
     assert gd.history_[-1, "G4"] < 0.02 * gd.stage_starts_[2]["G4"]  # 4-gram learned
@@ -182,8 +182,8 @@ def test_adam_learns_the_lifted_similarity_of_either_lift(lift, scale):
     d = 4
     sampler = InductionTaskSampler("mixed", seq_len=12, n_features=d, lift=lift)
     X, y = sampler(2000, random_state=1)
-    model = InductionHeadRegressor(
-        architecture="reparameterized", training="layerwise", optimizer="adam", lr=3e-3,
+    model = InductionDynamicsRegressor(
+        training="layerwise", optimizer="adam", lr=3e-3,
         batch_size=200, sampler=sampler, steps_per_epoch=50, max_epochs=16, random_state=0,
     ).fit(X, y)
     learned = model.net_.module_.similarity().detach().numpy()

@@ -102,15 +102,15 @@ def test_construction_is_a_fitted_estimator():
 
 
 BAD = [
-    (dict(n_heads=0), ValueError, "n_heads must be >= 1"),
-    (dict(d_model=0), ValueError, "d_model must be >= 1"),
-    (dict(ffn_width=-1), ValueError, "ffn_width must be >= 0"),
-    (dict(lr=0.0), ValueError, "lr must be"),
-    (dict(causal="bidirectional"), ValueError, "causal must be one of"),
-    (dict(optimizer="rmsprop"), ValueError, "optimizer must be one of"),
+    (dict(n_heads=0), ValueError, "'n_heads' parameter"),
+    (dict(d_model=0), ValueError, "'d_model' parameter"),
+    (dict(ffn_width=-1), ValueError, "'ffn_width' parameter"),
+    (dict(lr=0.0), ValueError, "'lr' parameter"),
+    (dict(causal="bidirectional"), ValueError, "'causal' parameter"),
+    (dict(optimizer="rmsprop"), ValueError, "'optimizer' parameter"),
     (dict(residual=(True,)), ValueError, "residual must be"),
-    (dict(init_scale=-1.0), ValueError, "init_scale must be"),
-    (dict(dtype="float16"), ValueError, "dtype must be one of"),
+    (dict(init_scale=-1.0), ValueError, "'init_scale' parameter"),
+    (dict(dtype="float16"), ValueError, "'dtype' parameter"),
 ]
 
 

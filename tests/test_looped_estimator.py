@@ -280,23 +280,23 @@ def test_divergence_stops_with_a_clear_message(task1):
 
 
 BAD_PARAMS = [
-    (dict(n_loops=0), ValueError, "n_loops must be >= 1"),
-    (dict(inference_loops=0), ValueError, "inference_loops must be >= 1"),
-    (dict(normalization="layer"), ValueError, "normalization must be one of"),
-    (dict(objective="supervised"), ValueError, "objective must be one of"),
+    (dict(n_loops=0), ValueError, "'n_loops' parameter"),
+    (dict(inference_loops=0), ValueError, "'inference_loops' parameter"),
+    (dict(normalization="layer"), ValueError, "'normalization' parameter"),
+    (dict(objective="supervised"), ValueError, "'objective' parameter"),
     (dict(objective="layerwise", target="unnormalized"), ValueError, "needs normalization=None"),
-    (dict(init="xavier"), ValueError, "init must be one of"),
-    (dict(parametrization="diag"), ValueError, "parametrization must be one of"),
-    (dict(lr=-0.1), ValueError, "lr must be"),
-    (dict(lr="fast"), ValueError, "lr must be"),
-    (dict(batch_size=0), ValueError, "batch_size must be >= 1"),
-    (dict(max_epochs=1.5), TypeError, "max_epochs must be an int"),
-    (dict(optimizer="lbfgs"), ValueError, "optimizer must be one of"),
-    (dict(n_components=0), ValueError, "n_components must be >= 1"),
+    (dict(init="xavier"), ValueError, "'init' parameter"),
+    (dict(parametrization="diag"), ValueError, "'parametrization' parameter"),
+    (dict(lr=-0.1), ValueError, "'lr' parameter"),
+    (dict(lr="fast"), ValueError, "'lr' parameter"),
+    (dict(batch_size=0), ValueError, "'batch_size' parameter"),
+    (dict(max_epochs=1.5), TypeError, "'max_epochs' parameter"),
+    (dict(optimizer="lbfgs"), ValueError, "'optimizer' parameter"),
+    (dict(n_components=0), ValueError, "'n_components' parameter"),
     (dict(n_components=9), ValueError, "n_components=9 must be <= n_features=8"),
-    (dict(online="yes"), TypeError, "online must be a bool"),
-    (dict(init_scale=0.0), ValueError, "init_scale must be"),
-    (dict(n_threads=0), ValueError, "n_threads must be >= 1"),
+    (dict(online="yes"), TypeError, "'online' parameter"),
+    (dict(init_scale=0.0), ValueError, "'init_scale' parameter"),
+    (dict(n_threads=0), ValueError, "'n_threads' parameter"),
 ]
 
 
@@ -322,13 +322,13 @@ def test_bad_input_is_rejected_by_the_shared_validation(task1):
 
 
 def test_predict_in_chunks_equals_one_pass(monkeypatch):
-    # Large batches run in chunks of _PREDICT_ELEMENTS data entries; rows are independent, so
+    # Large batches run in chunks of PREDICT_BUDGET data entries; rows are independent, so
     # chunking changes at most BLAS's blocking (float32 rounding, ~1e-7).
-    import skloop.pca._estimator as estimator_module
+    import skloop._core.estimator as estimator_module
 
     X = make_spectrum_matrices(300, n_points=16, n_features=D, random_state=3)
     model = LoopedTransformerPCA(objective="layerwise", max_epochs=2, n_components=2,
                                  random_state=0).fit(X)
     whole = model.predict(X)
-    monkeypatch.setattr(estimator_module, "_PREDICT_ELEMENTS", 16 * D * 7)  # 7 rows per pass
+    monkeypatch.setattr(estimator_module, "PREDICT_BUDGET", 16 * D * 7)  # 7 rows per pass
     np.testing.assert_allclose(model.predict(X), whole, rtol=0, atol=1e-6)

@@ -128,7 +128,7 @@ def test_file_without_a_dtype_parameter_keeps_its_weights_dtype(tmp_path):
 
     import torch
 
-    from skloop._persistence import _checksum
+    from skloop._core.persistence import _checksum
 
     model = LoopedTransformerPCA(max_epochs=1, random_state=0, dtype="float64").fit(X)
     path = model.save(tmp_path / "old.skl")

@@ -1,10 +1,12 @@
-"""Transformers that learn induction heads: targets, model, constructions, estimator."""
+"""Transformers that learn induction heads: targets, models, constructions, estimators."""
 
 from ._dynamics import detect_phases, plateau_time_theory, simulate_population
-from ._estimator import InductionHeadRegressor
+from ._dynamics_regressor import InductionDynamicsRegressor
+from ._regressor import InductionHeadRegressor
 from ._targets import gihn, ih2, ihn, mixed_target, uniform_attention_baseline
 
 __all__ = [
+    "InductionDynamicsRegressor",
     "InductionHeadRegressor",
     "detect_phases",
     "plateau_time_theory",

@@ -9,6 +9,8 @@ default (``../shared/math/induction_heads.md`` §3).
 
 from __future__ import annotations
 
+from collections import deque
+
 import torch
 from torch import nn
 
@@ -127,6 +129,22 @@ class InductionTransformer(nn.Module):
         )
         self.readout = nn.Linear(d_model, n_outputs, bias=False)
 
+    def states(self, X):
+        """Yield ``(hidden, weights)``: the embedding (weights None), then after each layer its
+        output ``(B, L, D)`` and attention weights ``(B, H, L, L)``; one layer held at a time."""
+        L = X.shape[1]
+        n_layers = len(self.attention)
+        Z = self.embed(X)
+        yield Z, None
+        for u, (attn, ffn) in enumerate(zip(self.attention, self.ffn, strict=True)):
+            key_start = self.key_start if u == n_layers - 1 else 0
+            mask = attention_mask(L, self.causal, key_start, device=X.device)
+            update, weights = attn(Z, mask)
+            Z = Z + update if self.residual[u] else update
+            if not isinstance(ffn, nn.Identity):
+                Z = Z + ffn(Z)
+            yield Z, weights
+
     def run(self, X):
         """All hidden states and attention weights.
 
@@ -137,24 +155,43 @@ class InductionTransformer(nn.Module):
         attention : list of Tensor (B, H, L, L)
             The attention weights of every layer.
         """
-        L = X.shape[1]
-        n_layers = len(self.attention)
-        Z = self.embed(X)
-        hidden, attention = [Z], []
-        for u, (attn, ffn) in enumerate(zip(self.attention, self.ffn, strict=True)):
-            key_start = self.key_start if u == n_layers - 1 else 0
-            mask = attention_mask(L, self.causal, key_start, device=X.device)
-            update, weights = attn(Z, mask)
-            Z = Z + update if self.residual[u] else update
-            if not isinstance(ffn, nn.Identity):
-                Z = Z + ffn(Z)
+        hidden, attention = [], []
+        for Z, weights in self.states(X):
             hidden.append(Z)
-            attention.append(weights)
+            if weights is not None:
+                attention.append(weights)
         return hidden, attention
 
     def forward(self, X):
-        """Read-out of the last token, ``(B, n_outputs)``."""
-        return self.readout(self.run(X)[0][-1][:, -1])
+        """Read-out of the last token, ``(B, n_outputs)`` (no per-layer states are kept)."""
+        Z, _ = deque(self.states(X), maxlen=1)[0]  # the last layer only
+        return self.readout(Z[:, -1])
+
+    @property
+    def n_layers(self) -> int:
+        """Number of attention layers ``U``."""
+        return len(self.attention)
+
+    def values_per_sequence(self, seq_len: int) -> int:
+        """Values one layer's forward pass holds per sequence (scores and weights ``2 H L²``,
+        queries, keys and values ``3 H L dim``, hidden and feed-forward states), for chunking
+        inference by a memory budget."""
+        heads = max(a.n_heads for a in self.attention)
+        dim = max(a.W_Q.shape[1] for a in self.attention)
+        width = self.embed.out_features + max(
+            (f[0].out_features for f in self.ffn if not isinstance(f, nn.Identity)), default=0
+        )
+        return seq_len * (2 * heads * seq_len + 3 * heads * dim + 2 * width)
+
+    def tracked_parameters(self) -> dict:
+        """Scalars ``history_`` records every epoch: per layer ``u`` the norm of the ALiBi
+        slopes (``slope_norm_u``) and of the stacked ``W_Q``, ``W_K`` (``qk_norm_u``)."""
+        values = {}
+        for u, attention in enumerate(self.attention):
+            values[f"slope_norm_{u}"] = attention.slopes.norm().item()
+            values[f"qk_norm_{u}"] = torch.cat([attention.W_Q.flatten(),
+                                                attention.W_K.flatten()]).norm().item()
+        return values
 
 
 def initialize_weights(module: InductionTransformer, init_scale, generator: torch.Generator):
@@ -177,75 +214,3 @@ def initialize_weights(module: InductionTransformer, init_scale, generator: torc
                 std = float(init_scale)
             param.copy_(std * torch.randn(param.shape, generator=generator, dtype=param.dtype))
     return module
-
-
-class ReparameterizedInduction(nn.Module):
-    """The 6-parameter model of eqs. (16)–(17), and its lift to ``d``-dimensional tokens.
-
-    ``y_s = Σ_{τ<s} x_τ softmax_τ(−p̃ (s−1−τ))`` (layer 1, previous-token head with slope
-    ``p̃``); head 1 ``g Σ_{s=2}^{L−1} y_s softmax_s(−p (L−1−s))`` (RPE only), head 2
-    ``h Σ_{s=2}^{L−1} x_s softmax_s((W_Q x_L)ᵀ (W_K y_s))`` (dot product only). With
-    ``oracle_first_layer`` the first layer is exact, ``y_s = x_{s−1}`` (``p̃ = ∞``). The
-    output is ``(head 1, head 2)``: ``2 d`` values.
-
-    For ``d = 1`` (the paper's Fig 3) ``w_K`` and ``w_Q`` are scalars and all six parameters
-    start at ``σ_init`` (eq. 9). For ``d > 1`` (Fig 10) ``W_K``, ``W_Q`` are ``d × d``
-    matrices drawn from a Gaussian with ``‖W_K‖_F = ‖W_Q‖_F = σ_init``, the paper's
-    initialization; ``p̃, g, p, h`` stay scalars.
-
-    Parameters
-    ----------
-    init_scale : float
-        ``σ_init``.
-    oracle_first_layer : bool
-        Replace layer 1 by ``y_s = x_{s−1}`` (the regime Theorem 4.5 analyses).
-    n_features : int, default=1
-        Token dimension ``d``.
-    seed : int, default=0
-        Seed of the random directions of ``W_K``, ``W_Q`` (``d > 1`` only).
-    """
-
-    def __init__(self, init_scale=0.01, oracle_first_layer=True, n_features=1, seed=0):
-        super().__init__()
-        self.oracle_first_layer = oracle_first_layer
-        for name in ("p_tilde", "g", "p", "h"):
-            setattr(self, name, nn.Parameter(torch.tensor(float(init_scale))))
-        if n_features == 1:
-            self.w_K = nn.Parameter(torch.tensor(float(init_scale)))
-            self.w_Q = nn.Parameter(torch.tensor(float(init_scale)))
-            return
-        generator = torch.Generator().manual_seed(seed)
-        for name in ("w_K", "w_Q"):
-            W = torch.randn(n_features, n_features, generator=generator, dtype=torch.float64)
-            setattr(self, name, nn.Parameter((W * (init_scale / W.norm())).float()))
-
-    def previous_token(self, x):
-        """Layer-1 output ``y`` ``(B, L, d)`` for tokens ``x`` ``(B, L, d)`` (``y_1 = 0``)."""
-        if self.oracle_first_layer:
-            return torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], dim=1)
-        L = x.shape[1]
-        lag = (torch.arange(L)[:, None] - torch.arange(L)[None, :]).to(x)  # s − τ
-        mask = attention_mask(L, "strict").to(x.device)
-        scores = (-self.p_tilde * (lag - 1)).masked_fill(~mask, _MASKED)
-        weights = torch.softmax(scores, dim=-1) * mask.any(-1, keepdim=True)
-        return torch.einsum("st,btd->bsd", weights, x)
-
-    def similarity(self):
-        """``W_Qᵀ W_K`` as a ``d × d`` matrix: the score is ``x_Lᵀ W_Qᵀ W_K y_s``."""
-        if self.w_K.ndim == 0:
-            return (self.w_K * self.w_Q).reshape(1, 1)
-        return self.w_Q.T @ self.w_K
-
-    def forward(self, X):
-        """``(B, 2 d)`` outputs for sequences ``X`` ``(B, L, d)``."""
-        L = X.shape[1]
-        y = self.previous_token(X)
-        keys = slice(1, L - 1)  # s = 2..L−1 (1-indexed)
-        distance = torch.arange(L - 3, -1, -1, dtype=X.dtype, device=X.device)  # L−1−s
-        rpe = torch.softmax(-self.p * distance, dim=0)  # (L−2,)
-        four_gram = self.g * torch.einsum("s,bsd->bd", rpe, y[:, keys])
-        query = X[:, -1] @ self.similarity()  # x_Lᵀ W_Qᵀ W_K: its dot with y_s is the score
-        scores = torch.einsum("bd,bsd->bs", query, y[:, keys])  # (B, L−2)
-        induction = self.h * torch.einsum("bs,bsd->bd", torch.softmax(scores, dim=-1),
-                                          X[:, keys])
-        return torch.cat([four_gram, induction], dim=-1)

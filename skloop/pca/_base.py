@@ -3,83 +3,75 @@
 Every PCA-like estimator of skloop (the exact baselines and the looped transformer) takes a
 batch of data matrices, preprocesses it the same way, predicts sign-fixed unit components per
 matrix and is scored by the squared cosine to the leading principal subspace. Subclasses
-implement ``_fit(batch)`` and ``_components(batch)``.
+implement ``_fit_batch(batch)`` and ``_components(batch)``.
 """
 
 from __future__ import annotations
-
-import numbers
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .._persistence import PersistenceMixin
-from .._validation import MatrixBatch, check_matrix_batch, check_n_features, preprocess_points
+from .._core.data import MatrixBatch, check_matrix_batch, check_n_features, preprocess_points
+from .._core.estimator import AtomicFitMixin, random_state_for, seed_from
+from .._core.params import Integral, Number
+from .._core.persistence import PersistenceMixin
 from ..metrics import principal_cos2, subspace_of_batch
-from ._algorithms import flip_signs
+from ._vectors import flip_signs
 
 
-def check_bool(value, name: str) -> None:
-    """Raise a ``TypeError`` naming ``name`` unless ``value`` is a bool."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool; got {value!r} ({type(value).__name__}).")
-
-
-def check_int(value, name: str, minimum: int) -> None:
-    """Raise a clear error unless ``value`` is an int ``>= minimum``."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int; got {value!r} ({type(value).__name__}).")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}; got {value}.")
-
-
-def check_training_params(estimator) -> None:
-    """The hyper-parameters every trained estimator shares: batch, epochs, verbosity, threads,
-    compilation."""
-    check_int(estimator.batch_size, "batch_size", 1)
-    check_bool(estimator.compile, "compile")
-    check_int(estimator.max_epochs, "max_epochs", 1)
-    check_int(estimator.verbose, "verbose", 0)
-    if estimator.n_threads is not None:
-        check_int(estimator.n_threads, "n_threads", 1)
-
-
-class BaseMatrixPCA(PersistenceMixin, TransformerMixin, BaseEstimator):
+class BaseMatrixPCA(AtomicFitMixin, PersistenceMixin, TransformerMixin, BaseEstimator):
     """Base class: validation, preprocessing, ``predict``/``transform``/``score`` and tags.
 
-    Subclasses define the parameters ``n_components``, ``center`` and ``normalize_points`` and
-    implement ``_fit(batch)`` (after ``n_features_in_`` is set) and ``_components(batch)``
-    returning an array ``(n_matrices, n_features, n_components)`` of unit columns, the first
-    being the leading component.
+    Subclasses extend ``_parameter_constraints`` (checked at ``fit``) and
+    ``_inference_parameters`` (the parameters ``predict``/``transform``/``score`` read, checked
+    again there), implement ``_fit_batch(batch)`` (after ``n_features_in_`` is set) and
+    ``_components(batch)`` returning an array ``(n_matrices, n_features, n_components)`` of unit
+    columns, the first being the leading component.
     """
 
-    def _check_common_params(self) -> None:
-        check_int(self.n_components, "n_components", 1)
-        check_bool(self.center, "center")
-        check_bool(self.normalize_points, "normalize_points")
+    _parameter_constraints = {
+        "n_components": [Number(Integral, 1, None, closed="left")],
+        "center": ["boolean"],
+        "normalize_points": ["boolean"],
+    }
+    _inference_parameters = ("n_components", "center", "normalize_points")
+    # Fitted attributes written by ``save`` and set back by ``load``.
+    _saved_attributes = ("n_features_in_",)
 
     def _fixed_n_features(self) -> bool:
         """Whether ``predict`` needs the feature count seen in ``fit`` (default: yes)."""
         return True
 
-    def _check_params(self) -> None:
-        """Validate the estimator-specific hyper-parameters (subclasses extend)."""
-
     def _prepare(self, X, *, reset: bool) -> MatrixBatch:
-        batch = check_matrix_batch(X)
-        if reset:
-            if self.n_components > batch.n_features:
-                raise ValueError(
-                    f"n_components={self.n_components} must be <= n_features="
-                    f"{batch.n_features}."
-                )
-            self.n_features_in_ = batch.n_features
-        else:
+        if not reset:
             check_is_fitted(self)
-            if self._fixed_n_features():
-                check_n_features(batch, self.n_features_in_, type(self).__name__)
+            self._validate_params(self._inference_parameters)
+        batch = check_matrix_batch(X)
+        if self.n_components > batch.n_features:
+            raise ValueError(
+                f"n_components={self.n_components} must be <= n_features={batch.n_features}."
+            )
+        if reset:
+            self.n_features_in_ = batch.n_features
+        elif self._fixed_n_features():
+            check_n_features(batch, self.n_features_in_, type(self).__name__)
         return preprocess_points(batch, center=self.center, normalize_points=self.normalize_points)
+
+    def _query_rng(self) -> np.random.RandomState:
+        """The generator of the query (starting) vectors of one ``predict``.
+
+        An int ``random_state`` gives the same vectors as a fresh ``RandomState`` with that seed
+        (so :class:`PowerIterationPCA` and :class:`LoopedTransformerPCA` with one seed share
+        them); otherwise the seed ``query_seed_`` drawn at ``fit``: identical inputs always get
+        identical predictions.
+        """
+        if isinstance(self.random_state, Integral) and not isinstance(self.random_state, bool):
+            return np.random.RandomState(self.random_state)
+        return np.random.RandomState(self.query_seed_)
+
+    def _draw_query_seed(self) -> None:
+        self.query_seed_ = seed_from(random_state_for(self.random_state))
 
     def fit(self, X, y=None):
         """Validate the batch of matrices and fit the estimator.
@@ -97,21 +89,29 @@ class BaseMatrixPCA(PersistenceMixin, TransformerMixin, BaseEstimator):
         self : object
             The fitted estimator.
         """
-        self._check_common_params()
-        self._check_params()
-        self._fit(self._prepare(X, reset=True))
-        return self
+        return self._atomic_fit(X)
 
-    def _fit(self, batch: MatrixBatch) -> None:
+    def _fit(self, X, y=None) -> None:
+        self._validate_params()
+        self._fit_batch(self._prepare(X, reset=True))
+
+    def _fit_batch(self, batch: MatrixBatch) -> None:
         """Learn from the preprocessed batch (nothing to learn for the exact baselines)."""
 
     def _fitted_state(self) -> dict:
-        return {"n_features_in_": self.n_features_in_}
+        return {name: getattr(self, name) for name in self._saved_attributes}
 
     def _restore(self, fitted: dict, state: dict, history: list) -> None:
         if state:
             raise ValueError(f"{type(self).__name__} has no weights to load.")
+        self._restore_attributes(fitted)
+
+    def _restore_attributes(self, fitted: dict) -> None:
         self.n_features_in_ = int(fitted["n_features_in_"])
+        if "query_seed_" in self._saved_attributes:
+            # Files written before query_seed_ existed: a fresh seed, fixed from now on.
+            seed = fitted.get("query_seed_")
+            self.query_seed_ = seed_from(random_state_for(None)) if seed is None else int(seed)
 
     def _predict_batch(self, batch: MatrixBatch) -> np.ndarray:
         components = np.swapaxes(np.asarray(self._components(batch)), 1, 2)  # (N, k, d)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import numbers
-
-import numpy as np
 import torch
-from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import StrOptions
 
-from .._validation import MatrixBatch
-from ._algorithms import power_iteration, random_query_vectors, top_eigenvectors
-from ._base import BaseMatrixPCA, check_int
+from .._core.data import MatrixBatch
+from .._core.params import Integral, Number, Real
+from ._base import BaseMatrixPCA
+from ._linalg import power_iteration, top_eigenvectors
+from ._vectors import random_query_vectors
 
 __all__ = ["ExactPCA", "PowerIterationPCA"]
 
@@ -93,14 +92,17 @@ class PowerIterationPCA(BaseMatrixPCA):
         Form ``Σ`` once (``"gram"``) or multiply by ``Xᵀ(X v)/n`` every step
         (``"matrix_free"``); ``"auto"`` picks the cheaper for the sizes at hand.
     random_state : int, RandomState instance or None, default=None
-        Draws the starting vectors at every ``predict``; an int gives the same vectors each
-        call (and the same as :class:`~skloop.LoopedTransformerPCA`'s query vectors with the
-        same seed).
+        Seeds the starting vectors. Every ``predict`` on the same input returns the same
+        components: an int gives the vectors of a fresh ``RandomState(random_state)`` (the same
+        as :class:`~skloop.LoopedTransformerPCA`'s query vectors with that seed); otherwise a
+        seed drawn at ``fit`` (``query_seed_``) is used.
 
     Attributes
     ----------
     n_features_in_ : int
         Number of features seen in ``fit``.
+    query_seed_ : int
+        Seed of the starting vectors when ``random_state`` is not an int.
 
     See Also
     --------
@@ -118,6 +120,17 @@ class PowerIterationPCA(BaseMatrixPCA):
     >>> PowerIterationPCA(n_iter=50, random_state=0).fit(X).score(X) > 0.999
     True
     """
+
+    _parameter_constraints = {
+        **BaseMatrixPCA._parameter_constraints,
+        "n_iter": [Number(Integral, 1, None, closed="left")],
+        "shift": [Number(Real, 0, None, closed="left"), None],
+        "method": [StrOptions({"auto", "gram", "matrix_free"})],
+        "random_state": ["random_state"],
+    }
+    # Everything is read at predict: the fit only records the feature count and a query seed.
+    _inference_parameters = tuple(_parameter_constraints)
+    _saved_attributes = ("n_features_in_", "query_seed_")
 
     def __init__(
         self,
@@ -138,22 +151,13 @@ class PowerIterationPCA(BaseMatrixPCA):
         self.method = method
         self.random_state = random_state
 
-    def _check_params(self):
-        check_int(self.n_iter, "n_iter", 1)
-        if self.shift is not None:
-            if isinstance(self.shift, bool) or not isinstance(self.shift, numbers.Real):
-                raise TypeError(f"shift must be None or a float; got {self.shift!r}.")
-            if not np.isfinite(self.shift) or self.shift < 0:
-                raise ValueError(f"shift must be a finite float >= 0; got {self.shift!r}.")
-        if self.method not in ("auto", "gram", "matrix_free"):
-            raise ValueError(
-                f"method must be 'auto', 'gram' or 'matrix_free'; got {self.method!r}."
-            )
+    def _fit_batch(self, batch):
+        self._draw_query_seed()
 
     def _components(self, batch):
         X, n_points = _as_tensors(batch)
-        rng = check_random_state(self.random_state)
-        V = random_query_vectors(rng, batch.n_matrices, batch.n_features, self.n_components)
+        V = random_query_vectors(self._query_rng(), batch.n_matrices, batch.n_features,
+                                 self.n_components)
         shift = None if self.shift is None else float(self.shift)
         V = power_iteration(X, n_points, torch.from_numpy(V), self.n_iter, shift, self.method)
         return V.numpy()

@@ -8,8 +8,11 @@ Definitions follow ``../shared/math/power_method.md`` §8. The power-method stru
 from __future__ import annotations
 
 import numpy as np
+import torch
 
-from ..metrics import LeadingSubspace
+from .._core.data import MatrixBatch
+from ..metrics import LeadingSubspace, angular_error, subspace_of_batch
+from ._linalg import iterate_power
 
 __all__ = [
     "active_blocks",
@@ -19,6 +22,7 @@ __all__ = [
     "PREDICTED_GROWTH",
     "predicted_contraction",
     "measured_contraction",
+    "loop_trajectory",
 ]
 
 # Exponent of ρ_t ∝ t^a predicted by the paper (Thm 4.1: u, w ∝ t^{1/4}; Thm 4.3: t^{1/6});
@@ -153,4 +157,42 @@ def no_ln_plateaus(X: np.ndarray, v: np.ndarray) -> dict:
         "loss_U": 1 - 1 / (d * trace_sq),
         "rho_N": (mean_norm - 1 / d) / mean_sq,
         "loss_N": 2 - 2 * alignment - (mean_norm - 1 / d) ** 2 / mean_sq,
+    }
+
+
+def loop_trajectory(batch: MatrixBatch, v: np.ndarray, components: np.ndarray, rho: float):
+    """Errors per loop of a model's components next to the power method from the same queries.
+
+    Parameters
+    ----------
+    batch : MatrixBatch
+        Preprocessed matrices.
+    v : ndarray of shape (N, d)
+        The model's query vectors.
+    components : ndarray of shape (n_loops, N, d)
+        The model's unit read-out after every loop.
+    rho : float
+        The learned gain (shift of the shifted power method).
+
+    Returns
+    -------
+    trajectory : dict
+        ``loops``, ``components``, and the angular errors (degrees, ``(n_loops, N)``) of the
+        model (``errors``), the power method (``power_errors``) and the shifted power method
+        (``shifted_errors``).
+    """
+    max_loops = components.shape[0]
+    subspace = subspace_of_batch(batch)
+    X_t, n_t = torch.from_numpy(batch.data), torch.from_numpy(batch.n_points)
+
+    def power_errors(shift):
+        steps = iterate_power(X_t, n_t, torch.from_numpy(v[:, :, None]), max_loops, shift)
+        return np.stack([angular_error(subspace, V[:, :, 0].numpy()) for V in steps])
+
+    return {
+        "loops": np.arange(1, max_loops + 1),
+        "components": components,
+        "errors": np.stack([angular_error(subspace, c) for c in components]),
+        "power_errors": power_errors(None),
+        "shifted_errors": power_errors(rho),
     }

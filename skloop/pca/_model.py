@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._algorithms import last
+from ._linalg import last
 
 __all__ = ["LoopedLinearAttention", "initial_weights", "power_method_weights", "embed"]
 

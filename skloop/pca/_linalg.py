@@ -1,4 +1,5 @@
-"""Classical algorithms for the leading principal components, batched over matrices (torch).
+"""Linear algebra of the second moment ``Σ = XᵀX / n``: the classical algorithms for the
+leading principal components, batched over matrices (torch).
 
 These are the exact references the learned models are measured against. They know nothing
 of the estimator API: inputs are tensors of already validated, preprocessed matrices in
@@ -18,8 +19,6 @@ __all__ = [
     "power_iteration",
     "deflate_points",
     "last",
-    "random_query_vectors",
-    "flip_signs",
 ]
 
 
@@ -152,28 +151,3 @@ def deflate_points(X: np.ndarray, components: np.ndarray, rtol: float = 1e-8):
     keep = norms > rtol
     X = np.where(keep, residual / np.where(keep, norms, 1.0), 0.0)
     return X, keep[:, :, 0].sum(axis=1)
-
-
-def random_query_vectors(rng: np.random.RandomState, n_matrices: int, n_features: int,
-                         n_components: int = 1) -> np.ndarray:
-    """Uniformly random orthonormal starting vectors, shape ``(N, d, k)``, from ``rng``."""
-    V = rng.standard_normal((n_matrices, n_features, n_components))
-    if n_components == 1:
-        return V / np.linalg.norm(V, axis=1, keepdims=True)
-    return np.linalg.qr(V)[0]
-
-
-def flip_signs(components: np.ndarray) -> np.ndarray:
-    """Make the largest-magnitude coordinate of every vector positive (``svd_flip``'s rule).
-
-    Parameters
-    ----------
-    components : ndarray of shape (..., d)
-
-    Returns
-    -------
-    components : ndarray of shape (..., d)
-    """
-    idx = np.argmax(np.abs(components), axis=-1)[..., None]
-    signs = np.sign(np.take_along_axis(components, idx, axis=-1))
-    return components * np.where(signs == 0, 1.0, signs)

@@ -43,9 +43,12 @@ def sizes_for(full: bool, max_epochs: int | None = None) -> Sizes:
 
 
 class Report:
-    """Collects markdown sections and PNG figures in an output folder."""
+    """Collects markdown sections and PNG figures in an output folder.
 
-    def __init__(self, out_dir, title: str, sizes: Sizes, seed: int, mode: str | None = None):
+    ``sizes`` is the run's :class:`Sizes` or, with ``mode`` given, any sizes with a ``label``.
+    """
+
+    def __init__(self, out_dir, title: str, sizes, seed: int, mode: str | None = None):
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.title = title

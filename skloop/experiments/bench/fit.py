@@ -16,9 +16,9 @@ import time
 import torch
 
 from skloop import InductionHeadRegressor, LoopedTransformerPCA
-from skloop._report import markdown_table
-from skloop.bench._common import benchmark_parser
 from skloop.datasets import make_induction_head_task, make_sphere_matrices
+from skloop.experiments._report import markdown_table
+from skloop.experiments.bench._common import benchmark_parser
 from skloop.induction._model import InductionTransformer, initialize_weights
 from skloop.pca._model import LoopedLinearAttention
 from skloop.pca._objectives import layerwise_loss, one_step_target

@@ -10,33 +10,101 @@ scale is ambiguous in the paper, math note §6, and W* = w* I/√D is used); a r
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import numpy as np
 
-from ..datasets import InductionTaskSampler, make_induction_head_task
-from ..induction import (
-    InductionHeadRegressor,
+from ...datasets import InductionTaskSampler, make_induction_head_task
+from ...induction import (
+    InductionDynamicsRegressor,
     detect_phases,
     plateau_time_theory,
     simulate_population,
     uniform_attention_baseline,
 )
-from ..induction._text import load_text, train_char_model
+from ..char_model import load_text, train_char_model
 from ._common import Report
 
-__all__ = ["run"]
+__all__ = ["InductionSizes", "CPU_SIZES", "FULL_SIZES", "sizes_for", "run"]
 
 PHASES = ("T_I", "T_o", "T_w", "T_II", "T_half", "T_III", "plateau")
 
 
-def _online(tokens: str, seq_len: int, epochs: int, seed: int, verbose: int, full: bool):
+@dataclass(frozen=True)
+class InductionSizes:
+    """Training budgets of one induction-heads run.
+
+    Parameters
+    ----------
+    online_epochs : int
+        Figs 3/9: Stage II epochs of 100 online SGD steps.
+    lr : float
+        Figs 3/9 SGD learning rate (Fig 10's GD uses ``lr / d``).
+    lifted_steps : int
+        Fig 10: iterations per optimizer.
+    lifted_batch : int
+        Fig 10: batch size.
+    lifted_every : int
+        Fig 10: steps per epoch (the evaluation interval).
+    text_steps : int
+        Real text: Adam steps.
+    literal_epochs : int, default=20
+        The literal Stage I run: Stage II epochs of 100 steps (its Stage I is fixed).
+    label : str, default="CPU default"
+        Name of the mode in the report.
+    """
+
+    online_epochs: int
+    lr: float
+    lifted_steps: int
+    lifted_batch: int
+    lifted_every: int
+    text_steps: int
+    literal_epochs: int = 20
+    label: str = "CPU default"
+
+
+# CPU default: lr 0.5 (5x the paper's 0.1, the same gradient-flow path in time units) and
+# ⌈2 T_emerge/lr⌉ + 400 Stage II steps, by 100; full: the paper's lr 0.1 and budgets.
+CPU_SIZES = InductionSizes(94, 0.5, 3000, 200, 100, 2000)
+FULL_SIZES = InductionSizes(460, 0.1, 50000, 1000, 500, 20000, label="paper size (--full)")
+
+
+def sizes_for(full: bool, epochs: int | None = None) -> InductionSizes:
+    """The run's budgets; ``epochs`` sets the Stage II epochs and scales the others alike.
+
+    Parameters
+    ----------
+    full : bool
+        Paper sizes (``--full``) instead of the CPU default.
+    epochs : int or None, default=None
+        Stage II epochs of Figs 3/9 (``--epochs``); the Fig 10, real-text and literal
+        Stage II budgets are multiplied by ``epochs / online_epochs``.
+
+    Returns
+    -------
+    sizes : InductionSizes
+    """
+    sizes = FULL_SIZES if full else CPU_SIZES
+    if epochs is None:
+        return sizes
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1; got {epochs}.")
+    factor = epochs / sizes.online_epochs
+    return replace(
+        sizes, online_epochs=epochs,
+        lifted_steps=max(sizes.lifted_every, round(sizes.lifted_steps * factor)),
+        text_steps=max(1, round(sizes.text_steps * factor)),
+        literal_epochs=max(1, round(sizes.literal_epochs * factor)),
+    )
+
+
+def _online(tokens: str, seq_len: int, epochs: int, lr: float, seed: int, verbose: int):
     sampler = InductionTaskSampler("mixed", seq_len=seq_len, alpha=1.0, w_star=0.49,
                                    tokens=tokens)
     X_eval, y_eval = sampler(20000, random_state=seed + 1)
-    # CPU default: lr 0.5 (5x the paper's 0.1, the same gradient-flow path in time units);
-    # full: the paper's lr 0.1 and 100k Stage II iterations.
-    lr = 0.1 if full else 0.5
-    return InductionHeadRegressor(
-        architecture="reparameterized", training="layerwise", optimizer="sgd", lr=lr,
+    return InductionDynamicsRegressor(
+        training="layerwise", optimizer="sgd", lr=lr,
         batch_size=1000, sampler=sampler, steps_per_epoch=100, max_epochs=epochs,
         random_state=seed, verbose=verbose,
     ).fit(X_eval, y_eval)
@@ -122,18 +190,19 @@ def _scaling(report: Report):
     report.save(figure, "plateau_scaling")
 
 
-def _literal_stage_one(report: Report, seed: int):
+def _literal_stage_one(report: Report, epochs: int, seed: int):
     sampler = InductionTaskSampler("mixed", seq_len=40)
     X_eval, y_eval = sampler(5000, random_state=seed + 1)
-    model = InductionHeadRegressor(
-        architecture="reparameterized", training="layerwise", stage1="train",
+    model = InductionDynamicsRegressor(
+        training="layerwise", stage1="train",
         stage1_epochs=20, stage1_lr=5.0, optimizer="sgd", lr=0.5, batch_size=1000,
-        sampler=sampler, steps_per_epoch=100, max_epochs=20, random_state=seed,
+        sampler=sampler, steps_per_epoch=100, max_epochs=epochs, random_state=seed,
     ).fit(X_eval, y_eval)
     p_tilde = model.net_.module_.p_tilde.item()
     report.table(
         "The paper's Stage I taken literally (t = 10⁴ on p̃ alone from σ_init = 0.01)",
-        ["p̃ after Stage I", "L_G4 after t = 1000 of Stage II", "floor ½ g*² e^{-2p̃}"],
+        ["p̃ after Stage I", f"L_G4 after t = {0.5 * 100 * epochs:g} of Stage II",
+         "floor ½ g*² e^{-2p̃}"],
         [[p_tilde, model.history_[-1, "G4"], 0.5 * 0.25 * np.exp(-2 * p_tilde)]],
         note="The gradient on p̃ is proportional to g(0) = σ_init, so p̃ stays near 1 and the "
         "4-gram loss floors (math note §5.7); hence the oracle Stage I above.",
@@ -147,22 +216,22 @@ def _in_context_part(d: int, lift: str, seed: int) -> float:
                                       axis=1)))
 
 
-def _lifted(report: Report, steps: int, full: bool, seed: int, verbose: int):
+def _lifted(report: Report, sizes: InductionSizes, seed: int, verbose: int):
     """Fig 10: the 6-parameter model lifted to d = D = 100, GD vs Adam (lr 5e-4)."""
     import matplotlib.pyplot as plt
 
     d = 100
     sampler = InductionTaskSampler("mixed", seq_len=40, n_features=d)
     X_eval, y_eval = sampler(2000, random_state=seed + 1)
-    batch, every = (1000, 500) if full else (200, 100)
+    steps, batch, every = sizes.lifted_steps, sizes.lifted_batch, sizes.lifted_every
     # The loss sums the d outputs (½ E‖·‖²); GD's lr is the Fig 3 lr per output, divided by d,
     # so that its time axis matches Fig 3 (the sum would otherwise make GD d times faster
     # and unstable). Adam is invariant to that scale.
-    runs = {"GD": dict(optimizer="sgd", lr=(0.1 if full else 0.5) / d),
+    runs = {"GD": dict(optimizer="sgd", lr=sizes.lr / d),
             "Adam": dict(optimizer="adam", lr=5e-4)}
     models = {
-        name: InductionHeadRegressor(
-            architecture="reparameterized", training="layerwise", batch_size=batch,
+        name: InductionDynamicsRegressor(
+            training="layerwise", batch_size=batch,
             sampler=sampler, steps_per_epoch=every, max_epochs=max(1, steps // every),
             random_state=seed, verbose=verbose, **kwargs,
         ).fit(X_eval, y_eval)
@@ -243,42 +312,33 @@ def _real_text(report: Report, steps: int, seed: int, verbose: int):
     report.save(figure, "fig8_real_text")
 
 
-def run(out_dir, *, sizes, seed=0, verbose=0, online_epochs=None, text_steps=None,
-        lifted_steps=None) -> str:
+def run(out_dir, *, sizes, seed=0, verbose=0) -> str:
     """Run the dynamics experiments, write PNGs and ``report.md``; return the report.
 
     Parameters
     ----------
     out_dir : str or Path
         Output folder (created).
-    sizes : Sizes
-        ``label`` names the mode; a paper-sized run (``--full``) uses the paper's lr 0.1.
+    sizes : InductionSizes
+        Training budgets, e.g. ``sizes_for(full, epochs)``.
     seed : int, default=0
         Seed.
     verbose : int, default=0
         Progress bars.
-    online_epochs : int or None, default=None
-        Override the Stage II epochs of 100 steps (smoke tests).
-    text_steps : int or None, default=None
-        Override the real-text Adam steps (2 000 by default, 20 000 with ``--full``).
-    lifted_steps : int or None, default=None
-        Override the Fig 10 iterations per optimizer (3 000 by default, 50 000 with
-        ``--full``).
 
     Returns
     -------
     report : str
     """
-    full = "full" in sizes.label
-    epochs = online_epochs or (460 if full else 94)  # ⌈2 T_emerge/lr⌉ + 400 steps, by 100
-    mode = (f"6-parameter model, online SGD lr {0.1 if full else 0.5}, batch 1000, "
+    epochs = sizes.online_epochs
+    mode = (f"6-parameter model, online SGD lr {sizes.lr}, batch 1000, "
             f"{100 * epochs} Stage II steps; population ODE for the scaling")
     report = Report(out_dir, "Induction heads: training dynamics", sizes, seed, mode=mode)
-    models = {tokens: _online(tokens, 40, epochs, seed, verbose, full)
+    models = {tokens: _online(tokens, 40, epochs, sizes.lr, seed, verbose)
               for tokens in ("gaussian", "boolean")}
     _dynamics_figure(report, models)
     _scaling(report)
-    _literal_stage_one(report, seed)
-    _lifted(report, lifted_steps or (50000 if full else 3000), full, seed, verbose)
-    _real_text(report, text_steps or (20000 if full else 2000), seed, verbose)
+    _literal_stage_one(report, sizes.literal_epochs, seed)
+    _lifted(report, sizes, seed, verbose)
+    _real_text(report, sizes.text_steps, seed, verbose)
     return report.write()

@@ -2,7 +2,7 @@
 
 import argparse
 
-from skloop._torch import DTYPES
+from skloop._core.skorch import DTYPES
 
 
 def benchmark_parser(doc: str, *, quick: str, device: str, dtype: str) -> argparse.ArgumentParser:

@@ -12,12 +12,12 @@ import re
 
 import numpy as np
 
-from ..datasets import make_spectrum_matrices, make_sphere_matrices
-from ..pca import LoopedTransformerPCA, WeightSnapshots
-from ..pca._diagnostics import no_ln_plateaus
-from ._common import Report, Sizes, median_errors
+from ...datasets import make_spectrum_matrices, make_sphere_matrices
+from ...pca import LoopedTransformerPCA, WeightSnapshots
+from ...pca._diagnostics import no_ln_plateaus
+from ._common import Report, Sizes, median_errors, sizes_for
 
-__all__ = ["run"]
+__all__ = ["run", "sizes_for"]
 
 LOOPS_SHOWN = (1, 5, 10, 25)
 TASKS = {"Task 1": make_sphere_matrices, "Task 2": make_spectrum_matrices}
@@ -43,7 +43,7 @@ def _growth(report: Report, models: dict):
     """Fig 1/4: heatmaps and log-log growth of the active scalars, plus the structure table."""
     import matplotlib.pyplot as plt
 
-    from ..plotting import TrainingCurveDisplay, WeightsDisplay
+    from ...plotting import TrainingCurveDisplay, WeightsDisplay
 
     rows = []
     figure, axes = plt.subplots(1, len(models), figsize=(4.5 * len(models), 3.6))
@@ -127,7 +127,7 @@ def _snapshots(report: Report, sizes: Sizes, data: dict, seed: int, verbose: int
     """Fig 5: error vs loops of LN-layerwise snapshots next to the power method."""
     import matplotlib.pyplot as plt
 
-    from ..plotting import LoopErrorDisplay
+    from ...plotting import LoopErrorDisplay
 
     epochs = sorted({1, max(1, sizes.max_epochs // 8), max(1, sizes.max_epochs // 2),
                      sizes.max_epochs})

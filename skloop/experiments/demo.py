@@ -15,10 +15,10 @@ from sklearn.decomposition import PCA
 from sklearn.model_selection import GridSearchCV
 from tqdm.auto import tqdm
 
-from . import datasets
+from .. import datasets
+from ..induction import InductionDynamicsRegressor, plateau_time_theory
+from ..pca import ExactPCA, LoopedTransformerPCA, PowerIterationPCA
 from ._report import markdown_table
-from .induction import InductionHeadRegressor, plateau_time_theory
-from .pca import ExactPCA, LoopedTransformerPCA, PowerIterationPCA
 from .reproduce.ood import evaluate_methods
 
 __all__ = ["run_demo"]
@@ -79,8 +79,8 @@ def _grid_search(device, seed):
 def _induction(device, seed):
     sampler = datasets.InductionTaskSampler("mixed", seq_len=40, alpha=1.0, w_star=0.49)
     X_eval, y_eval = sampler(10000, random_state=seed + 3)
-    model = InductionHeadRegressor(
-        architecture="reparameterized", training="layerwise", optimizer="sgd", lr=0.5,
+    model = InductionDynamicsRegressor(
+        training="layerwise", optimizer="sgd", lr=0.5,
         batch_size=1000, sampler=sampler, steps_per_epoch=100, max_epochs=80, device=device,
         random_state=seed,
     ).fit(X_eval, y_eval)
@@ -101,7 +101,7 @@ def _plots(out: Path, models, induction, seed) -> list:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .plotting import LoopErrorDisplay
+    from ..plotting import LoopErrorDisplay
 
     X = datasets.make_spectrum_matrices(500, random_state=seed + 1, **SHAPE)
     figure, ax = plt.subplots(figsize=(6, 4))
@@ -182,7 +182,7 @@ def run_demo(out_dir="skloop-demo", *, device="auto", quiet=False, seed=0) -> st
         f"Best: {search.best_params_} — more loops help, and LN beats no LN, whose gain ρ is "
         "stuck at the fixed point of Theorem 4.2.",
         grid,
-        "## 3. InductionHeadRegressor: the 6-parameter model's four phases",
+        "## 3. InductionDynamicsRegressor: the 6-parameter model's four phases",
         "Online SGD on the 4-gram + in-context 2-gram target (α* = 1, w* = 0.49, L = 40, "
         "σ_init = 0.01, lr 0.5, batch 1000): the 4-gram is learned at once, the induction head "
         "only after a plateau whose length the theory predicts.",

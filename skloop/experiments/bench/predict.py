@@ -21,12 +21,12 @@ import torch
 from sklearn.decomposition import PCA, TruncatedSVD
 
 from skloop import LoopedTransformerPCA, PowerIterationPCA
-from skloop._report import markdown_table
-from skloop._torch import DTYPES
-from skloop.bench._common import benchmark_parser
+from skloop._core.skorch import DTYPES
 from skloop.datasets import make_sphere_matrices
+from skloop.experiments._report import markdown_table
+from skloop.experiments.bench._common import benchmark_parser
 from skloop.pca import power_method_weights
-from skloop.pca._algorithms import last, power_iteration, top_eigenvectors
+from skloop.pca._linalg import last, power_iteration, top_eigenvectors
 
 
 def median_ms(fn, repeats):

@@ -13,12 +13,12 @@ import time
 import numpy as np
 from sklearn.decomposition import PCA, TruncatedSVD
 
-from .. import datasets
-from ..metrics import angular_error, leading_subspace
-from ..pca import ExactPCA, LoopedTransformerPCA, PowerIterationPCA
-from ._common import Report, Sizes
+from ... import datasets
+from ...metrics import angular_error, leading_subspace
+from ...pca import ExactPCA, LoopedTransformerPCA, PowerIterationPCA
+from ._common import Report, Sizes, sizes_for
 
-__all__ = ["run", "evaluation_sets", "evaluate_methods"]
+__all__ = ["run", "sizes_for", "evaluation_sets", "evaluate_methods"]
 
 LOOPS = 20
 

@@ -17,8 +17,8 @@ import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
 
-from .._torch import SliceIterator, StopOnDivergence, resolve_device
-from ._model import InductionTransformer, initialize_weights
+from .._core.skorch import SliceIterator, StopOnDivergence, resolve_device
+from ..induction._model import InductionTransformer, initialize_weights
 
 __all__ = ["load_text", "CharLanguageModel", "train_char_model"]
 

@@ -12,16 +12,20 @@ not depend on skloop's private module layout.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import numbers
+import os
+import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ._torch import plain_module
+from .params import InvalidParameterError, validate_params
+from .skorch import plain_module
 
 __all__ = ["save_estimator", "load_estimator", "restore_net", "PersistenceMixin", "FORMAT"]
 
@@ -68,9 +72,34 @@ def save_estimator(estimator, path, fitted: dict) -> Path:
         },
     }
     payload["checksum"] = _checksum(payload)
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(
+            f"save takes a file path (str or os.PathLike); got {type(path).__name__}. File "
+            "objects are not supported: the file is written atomically by renaming."
+        )
     path = Path(path)
-    torch.save(payload, path)
+    _write_atomically(payload, path)
     return path
+
+
+def _write_atomically(payload: dict, path: Path) -> None:
+    """Write to a temporary file beside ``path``, flush it to disk, then rename it over
+    ``path``: a save that fails half-way leaves any existing file untouched."""
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot save to {path}: it is a directory; give a file name.")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"cannot save to {path}: the folder {path.parent} does not exist.")
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            torch.save(payload, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 def _checksum(payload: dict) -> str:
@@ -141,6 +170,10 @@ def load_estimator(path, registry: dict, device=None):
         raise ValueError(f"{path} has malformed weights.")
     if payload.get("checksum") != _checksum(payload):
         raise ValueError(f"{path} fails its checksum: the file was corrupted or modified.")
+    upgrade = getattr(cls, "_upgrade_saved_params", None)
+    if upgrade is not None:  # a file of an earlier layout of this estimator's parameters
+        name, params = upgrade(params)
+        cls = registry[name]
     unknown = set(params) - set(cls().get_params(deep=False))
     if unknown:
         raise ValueError(f"{path} has unknown parameters {sorted(unknown)} for {cls.__name__}.")
@@ -157,6 +190,10 @@ def load_estimator(path, registry: dict, device=None):
         params["device"] = device
     estimator = cls(**params)
     try:
+        validate_params(estimator)
+    except InvalidParameterError as exc:
+        raise ValueError(f"{path} holds invalid hyper-parameters: {exc}") from None
+    try:
         estimator._restore(fitted, state, history)
     except (RuntimeError, KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{path} does not match a {cls.__name__} ({exc}).") from None
@@ -164,9 +201,16 @@ def load_estimator(path, registry: dict, device=None):
 
 
 def _registry() -> dict:
-    from . import ExactPCA, InductionHeadRegressor, LoopedTransformerPCA, PowerIterationPCA
+    from .. import (
+        ExactPCA,
+        InductionDynamicsRegressor,
+        InductionHeadRegressor,
+        LoopedTransformerPCA,
+        PowerIterationPCA,
+    )
 
-    classes = (ExactPCA, PowerIterationPCA, LoopedTransformerPCA, InductionHeadRegressor)
+    classes = (ExactPCA, PowerIterationPCA, LoopedTransformerPCA, InductionHeadRegressor,
+               InductionDynamicsRegressor)
     return {cls.__name__: cls for cls in classes}
 
 
@@ -183,7 +227,7 @@ def restore_net(net, state: dict, history: list, dtype=None):
 
 
 class PersistenceMixin:
-    """``save(path)`` / ``load(path)`` in the safe format of :mod:`skloop._persistence`.
+    """``save(path)`` / ``load(path)`` in the safe format of :mod:`skloop._core.persistence`.
 
     Estimators implement ``_fitted_state()`` (JSON-able fitted scalars) and
     ``_restore(fitted, state_dict, history)``.

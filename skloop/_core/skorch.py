@@ -1,0 +1,223 @@
+"""The skorch layer shared by skloop's torch estimators.
+
+A slice-based batch iterator (tiny models are otherwise dominated by per-sample
+``Dataset.__getitem__`` calls), reproducible shuffling, a divergence guard, in-place refresh of
+online training data, a net that tells an interrupted fit from a callback's early stop, device
+choice and the ``torch.compile`` unwrapping, so the estimators only write their model, their
+loss and their API.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import Callback, ProgressBar
+
+__all__ = [
+    "DTYPES",
+    "OPTIMIZERS",
+    "LoopNet",
+    "RefreshTrainingData",
+    "SliceIterator",
+    "StopOnDivergence",
+    "TrainingInterrupted",
+    "check_finite_parameters",
+    "plain_module",
+    "resolve_device",
+    "training_callbacks",
+]
+
+
+OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def plain_module(net) -> torch.nn.Module:
+    """The net's torch module without the ``torch.compile`` wrapper (``compile=True``): its
+    ``state_dict`` keys and its class are those of the module itself."""
+    return getattr(net.module_, "_orig_mod", net.module_)
+
+
+def resolve_device(device) -> str:
+    """``"auto"`` → ``"cuda"`` when available, else ``"cpu"``; an unavailable device raises.
+
+    Raises
+    ------
+    ValueError
+        If ``device`` names CUDA or MPS and this torch cannot use it, or is not a device.
+    """
+    if device is None or device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={device!r} is not a torch device ({exc}).") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} but this torch has no usable CUDA device; use device='cpu' "
+            "or 'auto' (CUDA when available)."
+        )
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device={device!r} but MPS is not available; use 'cpu' or 'auto'.")
+    return str(device)
+
+
+class SliceIterator:
+    """Mini-batches of a skorch ``Dataset`` by slicing its tensors, not item by item.
+
+    ``dataset.X`` may be a tensor or a dict of tensors (passed to the module as keyword
+    arguments); ``dataset.y`` a tensor or None. Re-iterable: every pass (epoch) draws a new
+    permutation from ``generator`` when ``shuffle`` is set, so runs are reproducible without
+    touching torch's global RNG.
+
+    Parameters
+    ----------
+    dataset : skorch.dataset.Dataset
+        The data, held by reference (in-place updates between epochs are seen).
+    batch_size : int
+        Rows per batch; the last batch may be smaller.
+    shuffle : bool, default=False
+        Permute the rows at every pass.
+    seed : int, default=0
+        Seed of the permutation generator.
+    """
+
+    def __init__(self, dataset, batch_size, shuffle=False, seed=0):
+        self.dataset = dataset
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.generator = torch.Generator().manual_seed(int(seed))
+
+    def __len__(self):
+        return math.ceil(len(self.dataset) / self.batch_size)
+
+    @staticmethod
+    def _take(data, index):
+        if data is None:
+            return None
+        if isinstance(data, dict):
+            return {key: value[index] for key, value in data.items()}
+        return data[index]
+
+    def __iter__(self):
+        n = len(self.dataset)
+        order = torch.randperm(n, generator=self.generator) if self.shuffle else None
+        for start in range(0, n, self.batch_size):
+            index = slice(start, start + self.batch_size)
+            if order is not None:
+                index = order[index]
+            yield self._take(self.dataset.X, index), self._take(self.dataset.y, index)
+
+
+class StopOnDivergence(Callback):
+    """Stop training with a clear error as soon as a batch loss is NaN or infinite."""
+
+    def on_batch_end(self, net, batch=None, training=None, loss=None, **kwargs):
+        if training and loss is not None and not torch.isfinite(loss).all():
+            raise FloatingPointError(
+                f"Training diverged at epoch {len(net.history)}: the training loss became "
+                f"{loss.item()}. Lower the learning rate (lr) or use optimizer='adam'."
+            )
+
+
+def check_finite_parameters(net) -> None:
+    """Raise when a parameter is not finite after training (a last step that diverged)."""
+    for name, param in plain_module(net).named_parameters():
+        if not torch.isfinite(param).all():
+            raise FloatingPointError(
+                f"Training diverged: the parameter {name!r} is not finite after the last step. "
+                "Lower the learning rate (lr) or use optimizer='adam'."
+            )
+
+
+class RefreshTrainingData(Callback):
+    """Online training: overwrite the training set in place at the start of each epoch.
+
+    Parameters
+    ----------
+    draw : callable
+        ``draw(n_rows, rng) -> dict`` with the fresh values: ``"X"`` (an array, or a dict of
+        arrays for a dict input: only the keys given are replaced) and optionally ``"y"``.
+    seed : int
+        Seed of the ``numpy.random.RandomState`` passed to ``draw``.
+    first_epoch : bool, default=True
+        Refresh before the first epoch too; ``False`` keeps the data ``fit`` was given.
+    """
+
+    def __init__(self, draw, seed, first_epoch=True):
+        self.draw = draw
+        self.seed = seed
+        self.first_epoch = first_epoch
+
+    def initialize(self):
+        self.rng_ = np.random.RandomState(self.seed)
+        return self
+
+    @staticmethod
+    def _overwrite(target: torch.Tensor, values) -> None:
+        target.copy_(torch.as_tensor(np.asarray(values)).reshape(target.shape))
+
+    def on_epoch_begin(self, net, dataset_train=None, **kwargs):
+        if not self.first_epoch and len(net.history) <= 1:
+            return
+        fresh = self.draw(len(dataset_train), self.rng_)
+        if isinstance(dataset_train.X, dict):
+            for key, values in fresh["X"].items():
+                self._overwrite(dataset_train.X[key], values)
+        else:
+            self._overwrite(dataset_train.X, fresh["X"])
+        if "y" in fresh:
+            self._overwrite(dataset_train.y, fresh["y"])
+
+
+class TrainingInterrupted(Exception):  # noqa: N818 - it is the interruption, not an error
+    """A fit interrupted from outside (Ctrl-C), as opposed to a callback's early stop."""
+
+
+class LoopNet(NeuralNet):
+    """``NeuralNet`` with skloop's defaults: slice iterator, no validation split.
+
+    skorch ends training quietly on any ``KeyboardInterrupt``. That is how callbacks such as
+    ``EarlyStopping`` stop at the end of an epoch, and it stays so; an interruption anywhere
+    else (Ctrl-C in the middle of a batch) raises :class:`TrainingInterrupted` instead, so that
+    the estimator can keep its previous fitted state rather than a half-trained model.
+    """
+
+    def __init__(self, module, *args, criterion=torch.nn.MSELoss, train_split=None,
+                 iterator_train=SliceIterator, iterator_valid=SliceIterator, **kwargs):
+        super().__init__(module, *args, criterion=criterion, train_split=train_split,
+                         iterator_train=iterator_train, iterator_valid=iterator_valid,
+                         **kwargs)
+
+    def notify(self, method_name, **cb_kwargs):
+        try:
+            super().notify(method_name, **cb_kwargs)
+        except KeyboardInterrupt:
+            if method_name == "on_epoch_end":
+                self.stopped_by_callback_ = True
+            raise
+
+    def fit_loop(self, X, y=None, **fit_params):
+        self.stopped_by_callback_ = False
+        try:
+            return super().fit_loop(X, y, **fit_params)
+        except KeyboardInterrupt:
+            if self.stopped_by_callback_:
+                raise  # skorch's partial_fit ends training normally
+            raise TrainingInterrupted("training was interrupted") from None
+
+
+def training_callbacks(verbose: int, extra=None) -> list:
+    """The callbacks every estimator trains with: divergence guard, progress bar, user's."""
+    callbacks = [("stop_on_divergence", StopOnDivergence())]
+    if verbose:
+        callbacks.append(("progress_bar", ProgressBar()))
+    for i, callback in enumerate(extra or []):
+        if isinstance(callback, tuple):
+            callbacks.append(callback)
+        else:
+            callbacks.append((f"user_{i}_{type(callback).__name__}", callback))
+    return callbacks

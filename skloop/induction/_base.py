@@ -1,0 +1,303 @@
+"""What the two induction estimators share: sequence validation, the training skeleton with its
+dynamics record, chunked inference through the modules' common forward contract, persistence.
+
+Both modules (:class:`~skloop.induction._model.InductionTransformer` and
+:class:`~skloop.induction._reparameterized.ReparameterizedInduction`) provide ``forward(X)``,
+``run(X) -> (hidden, attention)``, ``tracked_parameters()``, ``n_layers`` and
+``values_per_sequence(seq_len)``; nothing here depends on which one it holds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils import check_array
+from sklearn.utils.validation import check_is_fitted
+
+from .._core.data import check_matrix_batch
+from .._core.estimator import (
+    TRAINING_PARAMETER_CONSTRAINTS,
+    AtomicFitMixin,
+    TorchEstimatorMixin,
+    rows_per_chunk,
+)
+from .._core.params import AppliesWhen, Integral, Number
+from .._core.persistence import PersistenceMixin, restore_net
+from .._core.skorch import DTYPES
+from ._net import RecordDynamics, monitored_rows, resample_each_epoch
+
+__all__ = ["BaseInductionRegressor", "check_sequences"]
+
+
+def check_sequences(X, dtype: str, name="X") -> np.ndarray:
+    """Validate a batch of equal-length token sequences ``(n, L, d)`` as a float64 array.
+
+    Raises
+    ------
+    ValueError
+        On a ragged list, NaN/inf, or values whose squares overflow ``dtype``.
+    """
+    batch = check_matrix_batch(X, name=name)
+    if batch.ragged:
+        raise ValueError(f"{name} must hold sequences of equal length; got a ragged list.")
+    largest = float(np.max(np.abs(batch.data)))
+    if largest**2 >= float(np.finfo(dtype).max):
+        raise ValueError(
+            f"{name} has values up to {largest:.3g}, whose squares (attention scores) "
+            f"overflow {dtype}; rescale {name} or use dtype='float64'."
+        )
+    return batch.data
+
+
+def _to_numpy(output):
+    """Tensors, or (nested) lists and tuples of them, as numpy arrays on the CPU."""
+    if isinstance(output, (list, tuple)):
+        return [_to_numpy(item) for item in output]
+    return output.cpu().numpy()
+
+
+class BaseInductionRegressor(AtomicFitMixin, TorchEstimatorMixin, PersistenceMixin,
+                             RegressorMixin, BaseEstimator):
+    """Base class of the induction estimators: ``fit``, ``predict``, ``score`` (R²),
+    ``transform``, ``hidden_states``, ``attention_maps``, ``save``/``load``.
+
+    Subclasses build their net (``_build_net``), initialize its module
+    (``_initialize_module``), train it (``_train``), and may add fitted results
+    (``_after_fit``).
+    """
+
+    _parameter_constraints = {
+        **TRAINING_PARAMETER_CONSTRAINTS,
+        "sampler": [callable, None],
+        "steps_per_epoch": [Number(Integral, 1, None, closed="left")],
+    }
+    _parameter_applies = {
+        "steps_per_epoch": AppliesWhen(lambda p: p["sampler"] is not None,
+                                       "a sampler is given (online training)"),
+    }
+    # Inference reads only the fitted module, and n_threads.
+    _inference_parameters = ("n_threads",)
+    _saved_attributes = ("n_features_in_", "n_outputs_", "stage_starts_")
+
+    # ------------------------------------------------------------------ training
+    def fit(self, X, y):
+        """Train the transformer on sequences ``X`` and targets ``y``.
+
+        A fit that raises (bad data, divergence, an exception in a callback, an interruption)
+        leaves a previously fitted estimator exactly as it was.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_sequences, seq_len, n_features)
+            Token sequences. With a ``sampler``, the fixed evaluation set of ``history_``.
+        y : array-like of shape (n_sequences,) or (n_sequences, n_outputs)
+            Targets (e.g. an induction-head target of the last position).
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._atomic_fit(X, y)
+
+    def _fit(self, X, y):
+        self._validate_params()
+        X = check_sequences(X, self.dtype)
+        if y is None:
+            raise ValueError(f"{type(self).__name__} needs targets y; got y=None.")
+        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+        if y.ndim not in (1, 2) or y.shape[0] != X.shape[0]:
+            raise ValueError(
+                f"y must have shape (n_sequences,) or (n_sequences, n_outputs) with "
+                f"n_sequences={X.shape[0]}; got {y.shape}."
+            )
+        self._y_was_1d_ = y.ndim == 1
+        y = y.reshape(len(y), -1)
+        self.n_features_in_, self.n_outputs_ = X.shape[2], y.shape[1]
+        self._check_shapes(self.n_features_in_, self.n_outputs_)
+        init_seed, shuffle_seed, sample_seed = self._seeds(3)
+        monitored = monitored_rows(len(X), self.sampler is not None)
+        dynamics = RecordDynamics(torch.tensor(X[monitored]), torch.tensor(y[monitored]),
+                                  self._output_groups())
+        callbacks = [("dynamics", dynamics), *self._stage_callbacks()]
+        X_train, y_train = X, y
+        if self.sampler is not None:
+            callbacks.append(("resample", resample_each_epoch(self.sampler, sample_seed)))
+            X_train, y_train = self.sampler(self.steps_per_epoch * self.batch_size,
+                                            random_state=sample_seed)
+            y_train = np.asarray(y_train, dtype=np.float64).reshape(len(y_train), -1)
+        net = self._build_net(self.n_features_in_, self.n_outputs_, callbacks=callbacks,
+                              shuffle_seed=shuffle_seed, init_seed=init_seed)
+        dtype = DTYPES[self.dtype]
+        # Training data on the net's device: batches are slices, no per-step host copies.
+        inputs = (torch.tensor(np.asarray(X_train), dtype=dtype, device=net.device),
+                  torch.tensor(y_train, dtype=dtype, device=net.device))
+        with self._torch_context():
+            net.initialize()
+            net.module_.to(dtype)
+            self._initialize_module(net, init_seed)
+            self._train(net, inputs, dynamics)
+        self._check_trained(net)
+        self.net_ = net
+        self.history_ = net.history
+        self.stage_starts_ = dynamics.stage_starts_
+        self._after_fit(X, y)
+
+    def _check_shapes(self, n_features: int, n_outputs: int) -> None:
+        """Raise when the data's shapes do not fit the model (default: any shapes)."""
+
+    def _stage_callbacks(self) -> list:
+        """Extra (name, callback) pairs of the training stages (default: none)."""
+        return []
+
+    def _initialize_module(self, net, init_seed: int) -> None:
+        """Set the initial weights after ``net.initialize()`` (default: the module's own)."""
+
+    def _train(self, net, inputs, dynamics) -> None:
+        """One stage, all parameters together (subclasses may train in stages)."""
+        dynamics.start_stage(net, 1)
+        net.partial_fit(*inputs)
+
+    def _after_fit(self, X, y) -> None:
+        """Fitted results derived from the trained net (default: none)."""
+
+    def _output_groups(self) -> dict:
+        """Target columns of each partial loss of ``history_``."""
+        if self.n_outputs_ == 2:
+            return {"G4": slice(0, 1), "IH2": slice(1, 2)}
+        return {f"output_{k}": slice(k, k + 1) for k in range(self.n_outputs_)}
+
+    # ------------------------------------------------------------------ persistence
+    def _fitted_state(self) -> dict:
+        state = {name: getattr(self, name) for name in self._saved_attributes}
+        state["y_was_1d"] = bool(self._y_was_1d_)
+        return state
+
+    def _restore(self, fitted: dict, state: dict, history: list) -> None:
+        self.n_features_in_ = int(fitted["n_features_in_"])
+        self.n_outputs_ = int(fitted["n_outputs_"])
+        self._y_was_1d_ = bool(fitted["y_was_1d"])
+        # JSON keys are strings: the stages are ints again.
+        self.stage_starts_ = {int(k): v for k, v in fitted.get("stage_starts_", {}).items()}
+        self._restore_results(fitted)
+        net = self._build_net(self.n_features_in_, self.n_outputs_)
+        with self._torch_context():
+            self.net_ = restore_net(net, state, history, dtype=DTYPES[self.dtype])
+        self.history_ = self.net_.history
+
+    def _restore_results(self, fitted: dict) -> None:
+        """Set back the subclass's saved fitted results (default: none)."""
+
+    # ------------------------------------------------------------------ inference
+    def _prepare(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        self._validate_params(self._inference_parameters)
+        dtype = str(self._module_dtype()).removeprefix("torch.")
+        X = check_sequences(X, dtype)
+        if X.shape[2] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[2]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input (n_features_in_)."
+            )
+        return X
+
+    def _map_chunks(self, X: np.ndarray, function, layers: int = 1) -> list:
+        """``function(module, chunk)`` on chunks of ``X`` whose forward pass holds at most
+        the predict budget of values (``layers`` layers' worth at once); numpy results."""
+        module = self._module()
+        rows = rows_per_chunk(layers * module.values_per_sequence(X.shape[1]))
+        results = []
+        with torch.no_grad(), self._torch_context():
+            for start in range(0, len(X), rows):
+                part = torch.tensor(X[start : start + rows], dtype=self._module_dtype(),
+                                    device=self.net_.device)
+                results.append(_to_numpy(function(module, part)))
+        return results
+
+    def _run(self, X: np.ndarray):
+        """Hidden states and attention weights (numpy) of every layer (as large as asked)."""
+        parts = self._map_chunks(X, lambda m, x: m.run(x), self._module().n_layers + 1)
+
+        def stack(index):
+            return [np.concatenate(layer) for layer in zip(*(p[index] for p in parts),
+                                                           strict=True)]
+
+        return stack(0), stack(1)
+
+    def _outputs(self, X: np.ndarray) -> np.ndarray:
+        y = np.concatenate(self._map_chunks(X, lambda m, x: m(x))).astype(np.float64)
+        if not np.all(np.isfinite(y)):
+            raise FloatingPointError(
+                "The predictions are not finite: the inputs are too large for the model's "
+                f"{self._module_dtype()} arithmetic; rescale X."
+            )
+        return y
+
+    def predict(self, X):
+        """Predict the target of each sequence (read-out of the last token).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_sequences, seq_len, n_features)
+            Token sequences (any length: the positional biases are relative).
+
+        Returns
+        -------
+        y : ndarray of shape (n_sequences,) or (n_sequences, n_outputs)
+        """
+        y = self._outputs(self._prepare(X))
+        return y[:, 0] if self._y_was_1d_ else y
+
+    def transform(self, X):
+        """Layer-1 output at the last position.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_sequences, seq_len, n_features)
+            Token sequences.
+
+        Returns
+        -------
+        features : ndarray of shape (n_sequences, width)
+            ``d_model`` wide for the transformer, ``n_features`` for the 6-parameter model.
+        """
+        X = self._prepare(X)
+        parts = self._map_chunks(X, lambda m, x: m.run(x)[0][1][:, -1], layers=2)
+        return np.concatenate(parts)
+
+    def hidden_states(self, X) -> list:
+        """The hidden states at all positions: the input embedding, then each layer's output.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_sequences, seq_len, n_features)
+            Token sequences.
+
+        Returns
+        -------
+        hidden : list of ndarray of shape (n_sequences, seq_len, width)
+        """
+        return self._run(self._prepare(X))[0]
+
+    def attention_maps(self, X) -> list:
+        """Attention weights of every layer.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_sequences, seq_len, n_features)
+            Token sequences.
+
+        Returns
+        -------
+        attention : list of ndarray of shape (n_sequences, n_heads, n_queries, seq_len)
+            One array per layer; ``n_queries`` is ``seq_len`` except where a layer reads one
+            position only (the 6-parameter model's second layer: the last).
+        """
+        return self._run(self._prepare(X))[1]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        return tags

@@ -1,5 +1,0 @@
-"""Reproductions of the papers' experiments (``skloop reproduce ...``).
-
-Every reproduction has a CPU-scaled default (minutes) and a ``full`` paper-sized mode meant
-for a GPU; each writes PNG figures and a markdown file of the numbers behind them.
-"""
