@@ -248,13 +248,15 @@ def test_scalar_parametrization_predicts_at_any_feature_count(task1):
         full.predict(other)
 
 
-def test_scalar_parametrization_follows_the_full_model(task1):
-    # The scalar model's step is lr/d, so both walk the same (u, w) path from the paper init
-    # (exactly in population; SGD on Task 1 keeps the full blocks nearly isotropic).
-    kwargs = dict(objective="layerwise", max_epochs=10, random_state=0)
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_scalar_parametrization_follows_the_full_model(task1, optimizer):
+    # SGD: the scalar model's step is lr/d, so both walk the same (u, w) path from the paper
+    # init (exactly in population; SGD on Task 1 keeps the full blocks nearly isotropic).
+    # Adam's step does not scale with the gradient: no correction (it was d times too slow).
+    kwargs = dict(objective="layerwise", max_epochs=5, optimizer=optimizer, random_state=0)
     full = LoopedTransformerPCA(**kwargs).fit(task1)
     scalar = LoopedTransformerPCA(parametrization="scalar", **kwargs).fit(task1)
-    assert scalar.rho_ == pytest.approx(full.rho_, rel=0.05)
+    assert scalar.rho_ == pytest.approx(full.rho_, rel=0.1)
 
 
 def test_verbose_prints_the_epoch_log(task1, capsys):
@@ -332,3 +334,14 @@ def test_predict_in_chunks_equals_one_pass(monkeypatch):
     whole = model.predict(X)
     monkeypatch.setattr(estimator_module, "PREDICT_BUDGET", 16 * D * 7)  # 7 rows per pass
     np.testing.assert_allclose(model.predict(X), whole, rtol=0, atol=1e-6)
+
+
+def test_weight_snapshots_take_any_iterable_of_epochs(task1):
+    from skloop.pca import WeightSnapshots
+
+    snapshots = WeightSnapshots(epochs=(e for e in (1, 3, 4)))
+    model = LoopedTransformerPCA(max_epochs=4, callbacks=[snapshots], random_state=0)
+    model.fit(task1[:256])
+    assert [s["epoch"] for s in snapshots.snapshots_] == [1, 3, 4]
+    model.fit(task1[:256])  # a second fit sees the same epochs: the generator was read once
+    assert [s["epoch"] for s in snapshots.snapshots_] == [1, 3, 4]

@@ -107,3 +107,10 @@ def test_component_shape_is_checked():
     X = make_sphere_matrices(3, random_state=0)
     with pytest.raises(ValueError, match="components must have shape"):
         angular_error(X, np.ones((2, 8)))
+
+
+def test_a_zero_component_is_the_worst_answer_for_every_metric():
+    X = make_spectrum_matrices(3, n_points=8, n_features=4, random_state=0)
+    zero = np.zeros((3, 4))
+    np.testing.assert_array_equal(angular_error(X, zero), 90.0)
+    np.testing.assert_array_equal(principal_cos2(X, zero), 0.0)

@@ -141,3 +141,106 @@ def test_file_without_a_dtype_parameter_keeps_its_weights_dtype(tmp_path):
     restored = LoopedTransformerPCA.load(path)
     assert restored.dtype == "float64"
     np.testing.assert_array_equal(restored.predict(X), model.predict(X))
+
+
+def _rewrite(path, change):
+    """Edit a saved file's header with ``change(payload)`` and recompute its checksum (a file
+    written by another version, or a forged one)."""
+    import torch
+
+    from skloop._core.persistence import _checksum
+
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    change(payload)
+    payload["checksum"] = _checksum(payload)
+    torch.save(payload, path)
+    return path
+
+
+def test_files_of_the_previous_layout_load(tmp_path):
+    # 0.1 saved the 6-parameter model as InductionHeadRegressor(architecture="reparameterized")
+    # with the stage parameters, and the transformer with unused stage parameters.
+    import json
+
+    from skloop import InductionDynamicsRegressor
+
+    X_mixed, y_mixed = make_induction_head_task("mixed", 200, 12, random_state=0)
+    model = InductionDynamicsRegressor(training="joint", optimizer="adam", lr=2e-3,
+                                       batch_size=100, max_epochs=2, random_state=0)
+    model.fit(X_mixed, y_mixed)
+
+    def as_old_dynamics(payload):
+        params = json.loads(payload["params"])
+        params.update(architecture="reparameterized", n_heads=2, d_model=None, n_layers=2,
+                      init_scale="auto")
+        payload["params"] = json.dumps(params)
+        payload["estimator"] = "InductionHeadRegressor"
+        fitted = json.loads(payload["fitted"])
+        del fitted["phases_"], fitted["stage_starts_"]
+        payload["fitted"] = json.dumps(fitted)
+
+    path = _rewrite(model.save(tmp_path / "old.skl"), as_old_dynamics)
+    with pytest.raises(ValueError, match="holds a InductionDynamicsRegressor"):
+        InductionHeadRegressor.load(path)
+    restored = InductionDynamicsRegressor.load(path)
+    assert (restored.training, restored.init_scale, restored.lr) == ("joint", 0.01, 2e-3)
+    np.testing.assert_array_equal(restored.predict(X_mixed), model.predict(X_mixed))
+
+    standard = InductionHeadRegressor(max_epochs=1, random_state=0).fit(SEQ, TARGET)
+
+    def as_old_standard(payload):
+        params = json.loads(payload["params"])
+        params.update(training="joint", stage1="oracle", stage1_epochs=10, stage1_lr=None,
+                      stage1_target_p=None)
+        payload["params"] = json.dumps(params)
+
+    path = _rewrite(standard.save(tmp_path / "old_standard.skl"), as_old_standard)
+    np.testing.assert_array_equal(InductionHeadRegressor.load(path).predict(SEQ),
+                                  standard.predict(SEQ))
+
+
+def test_a_forged_file_with_invalid_hyper_parameters_is_refused(tmp_path):
+    import json
+
+    model = LoopedTransformerPCA(max_epochs=1, random_state=0).fit(X)
+
+    def forge(payload):
+        params = json.loads(payload["params"])
+        params["n_loops"] = -5
+        payload["params"] = json.dumps(params)
+
+    path = _rewrite(model.save(tmp_path / "forged.skl"), forge)
+    with pytest.raises(ValueError, match="invalid hyper-parameters.*'n_loops'"):
+        LoopedTransformerPCA.load(path)
+
+
+def test_a_failed_save_keeps_the_existing_file(tmp_path, monkeypatch):
+    import torch
+
+    model = PowerIterationPCA(5, random_state=0).fit(X)
+    path = model.save(tmp_path / "model.skl")
+    good = path.read_bytes()
+
+    def fail_half_way(obj, file, *args, **kwargs):
+        file.write(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", fail_half_way)
+    with pytest.raises(OSError, match="No space left"):
+        LoopedTransformerPCA(max_epochs=1, random_state=0).fit(X).save(path)
+    monkeypatch.undo()
+    assert path.read_bytes() == good
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.skl"]  # no temporary left
+    np.testing.assert_array_equal(PowerIterationPCA.load(path).predict(X), model.predict(X))
+
+
+def test_save_to_a_folder_a_missing_folder_or_a_file_object_is_refused(tmp_path):
+    import io
+
+    model = ExactPCA().fit(X)
+    with pytest.raises(IsADirectoryError, match="is a directory"):
+        model.save(tmp_path)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        model.save(tmp_path / "missing" / "model.skl")
+    with pytest.raises(TypeError, match="file path"):
+        model.save(io.BytesIO())
