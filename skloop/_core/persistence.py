@@ -18,14 +18,16 @@ import json
 import numbers
 import os
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .estimator import ROUTED_PREFIXES
 from .params import InvalidParameterError, validate_params
-from .skorch import plain_module
+from .skorch import plain_module, resolve_device
 
 __all__ = ["save_estimator", "load_estimator", "restore_net", "PersistenceMixin", "FORMAT"]
 
@@ -50,14 +52,25 @@ def _jsonable(value):
 
 def save_estimator(estimator, path, fitted: dict) -> Path:
     """Write ``estimator`` (fitted) to ``path``; ``fitted`` holds its extra JSON-able state."""
-    params = {}
+    params, dropped = {}, []
     for name, value in estimator.get_params(deep=False).items():
         converted = _jsonable(value)
+        if isinstance(value, type) and value.__module__.startswith("torch.optim"):
+            converted = f"{_TORCH_OPTIM}{value.__name__}"  # a torch optimizer class, by name
         if converted is None and value is not None:
             if name == "random_state":
                 raise ValueError("save needs random_state to be None or an int.")
-            continue  # not representable (e.g. callbacks): the reloaded model uses the default
+            dropped.append(name)  # not representable (callbacks, a sampler object, ...)
+            continue
         params[name] = converted
+    if dropped:
+        warnings.warn(
+            f"{type(estimator).__name__}.save keeps the weights and every parameter but "
+            f"{dropped} (objects JSON cannot hold); the loaded model has their defaults. "
+            "Pass them again with set_params after load to continue training with them.",
+            UserWarning,
+            stacklevel=3,
+        )
     net = getattr(estimator, "net_", None)
     payload = {
         "format": FORMAT,
@@ -102,6 +115,17 @@ def _write_atomically(payload: dict, path: Path) -> None:
         raise
 
 
+_TORCH_OPTIM = "torch.optim."
+
+
+def _optimizer_by_name(path, name: str):
+    """The ``torch.optim`` class a file names (nothing else can be named)."""
+    optimizer = getattr(torch.optim, name.removeprefix(_TORCH_OPTIM), None)
+    if not (isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer)):
+        raise ValueError(f"{path} names an unknown optimizer {name!r}.")
+    return optimizer
+
+
 def _checksum(payload: dict) -> str:
     """SHA-256 of the header texts and every tensor's bytes: detects corrupted or edited files."""
     digest = hashlib.sha256()
@@ -131,8 +155,9 @@ def load_estimator(path, registry: dict, device=None):
     registry : dict
         Estimator class name → class allowed to be loaded.
     device : str or None, default=None
-        Device of the rebuilt model; None keeps the saved ``device`` parameter, except that a
-        CUDA device becomes ``"cpu"`` when CUDA is unavailable (weights are read on the CPU).
+        Device of the rebuilt model; None keeps the saved ``device`` parameter, or the CPU
+        when that device is not available here (weights are read on the CPU). A device asked
+        for that is not available raises a ``ValueError`` listing the available ones.
 
     Raises
     ------
@@ -174,7 +199,11 @@ def load_estimator(path, registry: dict, device=None):
     if upgrade is not None:  # a file of an earlier layout of this estimator's parameters
         name, params = upgrade(params)
         cls = registry[name]
-    unknown = set(params) - set(cls().get_params(deep=False))
+    unknown = {name for name in set(params) - set(cls().get_params(deep=False))
+               if name.partition("__")[0] not in ROUTED_PREFIXES or "__" not in name}
+    optimizer = params.get("optimizer")
+    if isinstance(optimizer, str) and optimizer.startswith(_TORCH_OPTIM):
+        params["optimizer"] = _optimizer_by_name(path, optimizer)
     if unknown:
         raise ValueError(f"{path} has unknown parameters {sorted(unknown)} for {cls.__name__}.")
     if "dtype" in cls().get_params(deep=False) and "dtype" not in params and state:
@@ -184,9 +213,14 @@ def load_estimator(path, registry: dict, device=None):
         params["dtype"] = "float64" if wide else "float32"
     if "device" in params:
         saved = params["device"]
-        if device is None:
-            cuda_missing = str(saved).startswith("cuda") and not torch.cuda.is_available()
-            device = "cpu" if cuda_missing else saved
+        if device is None:  # the saved device, or the CPU where it is not available
+            try:
+                resolve_device(saved)
+                device = saved
+            except ValueError:
+                device = "cpu"
+        else:
+            resolve_device(device)  # an unavailable device asked for: a clear ValueError
         params["device"] = device
     estimator = cls(**params)
     try:
@@ -236,8 +270,11 @@ class PersistenceMixin:
     def save(self, path):
         """Write the fitted estimator to ``path`` (weights-only tensors + JSON, no pickle).
 
-        Hyper-parameters that JSON cannot hold (``callbacks``) are not saved: the reloaded
-        estimator has their defaults.
+        The file is written to a temporary file in the same folder, flushed to disk and then
+        renamed over ``path``: a save that fails leaves an existing file untouched.
+        Hyper-parameters that JSON cannot hold (``callbacks``, a ``sampler`` object) are not
+        saved, with a warning naming them: the reloaded estimator has their defaults. A
+        ``torch.optim`` optimizer class is saved by name.
 
         Parameters
         ----------
@@ -247,6 +284,13 @@ class PersistenceMixin:
         Returns
         -------
         path : Path
+
+        Raises
+        ------
+        OSError
+            If ``path`` is a folder or its folder does not exist, or writing fails.
+        TypeError
+            If ``path`` is a file object rather than a path.
         """
         from sklearn.utils.validation import check_is_fitted
 

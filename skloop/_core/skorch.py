@@ -19,6 +19,9 @@ from skorch.callbacks import Callback, ProgressBar
 __all__ = [
     "DTYPES",
     "OPTIMIZERS",
+    "available_devices",
+    "dataset_arrays",
+    "resolve_dtype",
     "LoopNet",
     "RefreshTrainingData",
     "SliceIterator",
@@ -41,55 +44,116 @@ def plain_module(net) -> torch.nn.Module:
     return getattr(net.module_, "_orig_mod", net.module_)
 
 
+def available_devices() -> list[str]:
+    """The torch devices this machine can use: ``"cpu"``, then ``"cuda:N"`` and ``"mps"``."""
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        devices += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if torch.backends.mps.is_available():
+        devices.append("mps")
+    return devices
+
+
 def resolve_device(device) -> str:
-    """``"auto"`` → ``"cuda"`` when available, else ``"cpu"``; an unavailable device raises.
+    """``"auto"`` → CUDA, else MPS, else CPU; other devices are checked to exist.
+
+    Parameters
+    ----------
+    device : str, torch.device or None
+        ``"auto"`` (or None), ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` or a
+        ``torch.device``.
+
+    Returns
+    -------
+    device : str
 
     Raises
     ------
     ValueError
-        If ``device`` names CUDA or MPS and this torch cannot use it, or is not a device.
+        If the device is not a torch device or this machine cannot use it; the message lists
+        the devices it can use.
     """
     if device is None or device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        if torch.cuda.is_available():
+            return "cuda"
+        return "mps" if torch.backends.mps.is_available() else "cpu"
     try:
-        kind = torch.device(device).type
+        parsed = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise ValueError(f"device={device!r} is not a torch device ({exc}).") from None
-    if kind == "cuda" and not torch.cuda.is_available():
+    usable = available_devices()
+    index = 0 if parsed.index is None else parsed.index
+    ok = (parsed.type == "cpu" or (parsed.type == "cuda" and f"cuda:{index}" in usable)
+          or (parsed.type == "mps" and "mps" in usable))
+    if not ok:
         raise ValueError(
-            f"device={device!r} but this torch has no usable CUDA device; use device='cpu' "
-            "or 'auto' (CUDA when available)."
+            f"device={device!r} is not available on this machine; available: "
+            f"{', '.join(repr(d) for d in usable)} (or 'auto')."
         )
-    if kind == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"device={device!r} but MPS is not available; use 'cpu' or 'auto'.")
-    return str(device)
+    return str(parsed)
+
+
+def resolve_dtype(dtype) -> torch.dtype:
+    """The torch floating dtype named by ``dtype``: ``"float32"``/``"float64"``, a numpy
+    dtype (``np.float32``) or a torch dtype (``torch.float64``).
+
+    Raises
+    ------
+    ValueError
+        For any other dtype.
+    """
+    if isinstance(dtype, torch.dtype):
+        resolved = dtype
+    else:
+        try:
+            resolved = DTYPES.get(np.dtype(dtype).name)
+        except TypeError:
+            resolved = None
+    if resolved not in DTYPES.values():
+        raise ValueError(
+            f"dtype={dtype!r} is not supported; use 'float32' or 'float64' (or the numpy / "
+            "torch dtypes of those names)."
+        )
+    return resolved
+
+
+def dataset_arrays(dataset):
+    """``(X, y, rows)`` of a skorch ``Dataset`` or of a ``Subset`` of one (a validation split):
+    the full tensors and the rows that belong to ``dataset`` (``None``: all of them)."""
+    if isinstance(dataset, torch.utils.data.Subset):
+        return dataset.dataset.X, dataset.dataset.y, torch.as_tensor(dataset.indices)
+    return dataset.X, dataset.y, None
 
 
 class SliceIterator:
     """Mini-batches of a skorch ``Dataset`` by slicing its tensors, not item by item.
 
     ``dataset.X`` may be a tensor or a dict of tensors (passed to the module as keyword
-    arguments); ``dataset.y`` a tensor or None. Re-iterable: every pass (epoch) draws a new
+    arguments); ``dataset.y`` a tensor or None; a ``torch.utils.data.Subset`` of such a dataset
+    (skorch's ``ValidSplit``) is read through its indices. Every pass (epoch) draws a new
     permutation from ``generator`` when ``shuffle`` is set, so runs are reproducible without
-    touching torch's global RNG.
+    touching torch's global RNG; a generator shared across calls continues its sequence (the
+    second ``partial_fit`` shuffles as the second epoch of one ``fit``).
 
     Parameters
     ----------
-    dataset : skorch.dataset.Dataset
+    dataset : skorch.dataset.Dataset or torch.utils.data.Subset
         The data, held by reference (in-place updates between epochs are seen).
     batch_size : int
         Rows per batch; the last batch may be smaller.
     shuffle : bool, default=False
         Permute the rows at every pass.
     seed : int, default=0
-        Seed of the permutation generator.
+        Seed of a new permutation generator (when ``generator`` is None).
+    generator : torch.Generator or None, default=None
+        The permutation generator to use (and advance).
     """
 
-    def __init__(self, dataset, batch_size, shuffle=False, seed=0):
+    def __init__(self, dataset, batch_size, shuffle=False, seed=0, generator=None):
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
-        self.generator = torch.Generator().manual_seed(int(seed))
+        self.generator = generator or torch.Generator().manual_seed(int(seed))
 
     def __len__(self):
         return math.ceil(len(self.dataset) / self.batch_size)
@@ -103,13 +167,16 @@ class SliceIterator:
         return data[index]
 
     def __iter__(self):
+        X, y, rows = dataset_arrays(self.dataset)
         n = len(self.dataset)
         order = torch.randperm(n, generator=self.generator) if self.shuffle else None
         for start in range(0, n, self.batch_size):
             index = slice(start, start + self.batch_size)
             if order is not None:
                 index = order[index]
-            yield self._take(self.dataset.X, index), self._take(self.dataset.y, index)
+            if rows is not None:
+                index = rows[index]
+            yield self._take(X, index), self._take(y, index)
 
 
 class StopOnDivergence(Callback):
@@ -157,20 +224,26 @@ class RefreshTrainingData(Callback):
         return self
 
     @staticmethod
-    def _overwrite(target: torch.Tensor, values) -> None:
-        target.copy_(torch.as_tensor(np.asarray(values)).reshape(target.shape))
+    def _overwrite(target: torch.Tensor, rows, values) -> None:
+        part = target if rows is None else target[rows]
+        values = torch.as_tensor(np.asarray(values)).reshape(part.shape).to(target)
+        if rows is None:
+            target.copy_(values)
+        else:  # a training split: only its rows are redrawn
+            target[rows] = values
 
     def on_epoch_begin(self, net, dataset_train=None, **kwargs):
         if not self.first_epoch and len(net.history) <= 1:
             return
+        X, y, rows = dataset_arrays(dataset_train)
         fresh = self.draw(len(dataset_train), self.rng_)
-        if isinstance(dataset_train.X, dict):
+        if isinstance(X, dict):
             for key, values in fresh["X"].items():
-                self._overwrite(dataset_train.X[key], values)
+                self._overwrite(X[key], rows, values)
         else:
-            self._overwrite(dataset_train.X, fresh["X"])
+            self._overwrite(X, rows, fresh["X"])
         if "y" in fresh:
-            self._overwrite(dataset_train.y, fresh["y"])
+            self._overwrite(y, rows, fresh["y"])
 
 
 class TrainingInterrupted(Exception):  # noqa: N818 - it is the interruption, not an error
@@ -199,6 +272,15 @@ class LoopNet(NeuralNet):
             if method_name == "on_epoch_end":
                 self.stopped_by_callback_ = True
             raise
+        except KeyError as exc:
+            key = str(exc.args[0]) if exc.args else ""
+            if self.train_split is None and key.startswith("valid_"):
+                raise ValueError(
+                    f"A callback reads {key!r}, but there is no validation split "
+                    "(train_split=None). Set train_split (e.g. 0.2: a fifth of the data held "
+                    "out) or have the callback monitor 'train_loss'."
+                ) from None
+            raise
 
     def fit_loop(self, X, y=None, **fit_params):
         self.stopped_by_callback_ = False
@@ -211,13 +293,10 @@ class LoopNet(NeuralNet):
 
 
 def training_callbacks(verbose: int, extra=None) -> list:
-    """The callbacks every estimator trains with: divergence guard, progress bar, user's."""
+    """The callbacks every estimator trains with: divergence guard, progress bar, then the
+    user's as given (skorch names a bare callback by its class, so ``callbacks__<Class>__*``
+    and ``callbacks__<name>__*`` address them as in skorch)."""
     callbacks = [("stop_on_divergence", StopOnDivergence())]
     if verbose:
         callbacks.append(("progress_bar", ProgressBar()))
-    for i, callback in enumerate(extra or []):
-        if isinstance(callback, tuple):
-            callbacks.append(callback)
-        else:
-            callbacks.append((f"user_{i}_{type(callback).__name__}", callback))
-    return callbacks
+    return callbacks + list(extra or [])

@@ -24,7 +24,7 @@ from .._core.estimator import (
 )
 from .._core.params import AppliesWhen, Integral, Number
 from .._core.persistence import PersistenceMixin, restore_net
-from .._core.skorch import DTYPES
+from .._core.skorch import resolve_device
 from ._net import RecordDynamics, monitored_rows, resample_each_epoch
 
 __all__ = ["BaseInductionRegressor", "check_sequences"]
@@ -57,7 +57,7 @@ def _to_numpy(output):
     return output.cpu().numpy()
 
 
-class BaseInductionRegressor(AtomicFitMixin, TorchEstimatorMixin, PersistenceMixin,
+class BaseInductionRegressor(TorchEstimatorMixin, AtomicFitMixin, PersistenceMixin,
                              RegressorMixin, BaseEstimator):
     """Base class of the induction estimators: ``fit``, ``predict``, ``score`` (R²),
     ``transform``, ``hidden_states``, ``attention_maps``, ``save``/``load``.
@@ -84,8 +84,9 @@ class BaseInductionRegressor(AtomicFitMixin, TorchEstimatorMixin, PersistenceMix
     def fit(self, X, y):
         """Train the transformer on sequences ``X`` and targets ``y``.
 
-        A fit that raises (bad data, divergence, an exception in a callback, an interruption)
-        leaves a previously fitted estimator exactly as it was.
+        With ``warm_start=True`` a fitted model continues from its weights (history
+        continues). A fit that raises (bad data, divergence, an exception in a callback, an
+        interruption) leaves a previously fitted estimator exactly as it was.
 
         Parameters
         ----------
@@ -99,11 +100,28 @@ class BaseInductionRegressor(AtomicFitMixin, TorchEstimatorMixin, PersistenceMix
         self : object
             The fitted estimator.
         """
-        return self._atomic_fit(X, y)
+        return self._atomic_fit(X, y, warm=self.warm_start and hasattr(self, "net_"))
 
-    def _fit(self, X, y):
-        self._validate_params()
-        X = check_sequences(X, self.dtype)
+    def partial_fit(self, X, y):
+        """Continue training from the fitted weights for ``max_epochs`` epochs (as skorch's
+        ``partial_fit``; online, the sampler's stream continues); on an unfitted estimator,
+        the same as ``fit``. The history continues.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_sequences, seq_len, n_features)
+            Token sequences (with a ``sampler``, the evaluation set of ``history_``).
+        y : array-like of shape (n_sequences,) or (n_sequences, n_outputs)
+            Targets.
+
+        Returns
+        -------
+        self : object
+        """
+        return self._atomic_fit(X, y, warm=hasattr(self, "net_"))
+
+    def _checked_data(self, X, y):
+        X = check_sequences(X, str(self._dtype()).removeprefix("torch."))
         if y is None:
             raise ValueError(f"{type(self).__name__} needs targets y; got y=None.")
         y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
@@ -112,32 +130,71 @@ class BaseInductionRegressor(AtomicFitMixin, TorchEstimatorMixin, PersistenceMix
                 f"y must have shape (n_sequences,) or (n_sequences, n_outputs) with "
                 f"n_sequences={X.shape[0]}; got {y.shape}."
             )
+        return X, y
+
+    def _training_data(self, X, y, sample_seed):
+        """The training tensors: ``(X, y)`` offline; online, a first draw of the sampler."""
+        if self.sampler is not None:
+            X, y = self.sampler(self.steps_per_epoch * self.batch_size, random_state=sample_seed)
+        y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+        dtype, device = self._dtype(), resolve_device(self.device)
+        # Training data on the net's device: batches are slices, no per-step host copies.
+        return (torch.tensor(np.asarray(X), dtype=dtype, device=device),
+                torch.tensor(y, dtype=dtype, device=device))
+
+    def _monitor(self, X, y):
+        rows = monitored_rows(len(X), self.sampler is not None)
+        return torch.tensor(X[rows]), torch.tensor(y[rows])
+
+    def _fit(self, X, y):
+        self._validate_params()
+        X, y = self._checked_data(X, y)
         self._y_was_1d_ = y.ndim == 1
         y = y.reshape(len(y), -1)
         self.n_features_in_, self.n_outputs_ = X.shape[2], y.shape[1]
         self._check_shapes(self.n_features_in_, self.n_outputs_)
         init_seed, shuffle_seed, sample_seed = self._seeds(3)
-        monitored = monitored_rows(len(X), self.sampler is not None)
-        dynamics = RecordDynamics(torch.tensor(X[monitored]), torch.tensor(y[monitored]),
-                                  self._output_groups())
+        dynamics = RecordDynamics(*self._monitor(X, y), self._output_groups())
         callbacks = [("dynamics", dynamics), *self._stage_callbacks()]
-        X_train, y_train = X, y
         if self.sampler is not None:
             callbacks.append(("resample", resample_each_epoch(self.sampler, sample_seed)))
-            X_train, y_train = self.sampler(self.steps_per_epoch * self.batch_size,
-                                            random_state=sample_seed)
-            y_train = np.asarray(y_train, dtype=np.float64).reshape(len(y_train), -1)
         net = self._build_net(self.n_features_in_, self.n_outputs_, callbacks=callbacks,
                               shuffle_seed=shuffle_seed, init_seed=init_seed)
-        dtype = DTYPES[self.dtype]
-        # Training data on the net's device: batches are slices, no per-step host copies.
-        inputs = (torch.tensor(np.asarray(X_train), dtype=dtype, device=net.device),
-                  torch.tensor(y_train, dtype=dtype, device=net.device))
+        inputs = self._training_data(X, y, sample_seed)
         with self._torch_context():
             net.initialize()
-            net.module_.to(dtype)
+            net.module_.to(self._dtype())
             self._initialize_module(net, init_seed)
             self._train(net, inputs, dynamics)
+        self._finish(net, dynamics, X, y)
+        self._record_architecture()
+
+    def _continue_fit(self, X, y):
+        self._validate_params()
+        self._check_same_architecture()
+        X, y = self._checked_data(X, y)
+        y = y.reshape(len(y), -1)
+        if (X.shape[2], y.shape[1]) != (self.n_features_in_, self.n_outputs_):
+            raise ValueError(
+                f"partial_fit/warm_start continue a model of {self.n_features_in_} features and "
+                f"{self.n_outputs_} outputs; got {X.shape[2]} and {y.shape[1]}."
+            )
+        net = self.net_
+        net.set_params(lr=self.lr, max_epochs=self.max_epochs, batch_size=self.batch_size,
+                       **self._routed_params())
+        dynamics = dict(net.callbacks_)["dynamics"]
+        dynamics.X, dynamics.y = self._monitor(X, y)
+        if dynamics.iteration_ == 0 and len(net.history):  # a loaded model: resume its clocks
+            last = net.history[-1]
+            dynamics.iteration_, dynamics.stage_ = last["iteration"], last["stage"]
+            dynamics.stage_start_ = last["iteration"] - round(last["time"] / net.lr)
+        # Online, the resampling callback overwrites these with its continuing stream.
+        inputs = self._training_data(X, y, self._seeds(3)[2])
+        with self._torch_context():
+            self._continue(net, inputs, dynamics)
+        self._finish(net, dynamics, X, y)
+
+    def _finish(self, net, dynamics, X, y):
         self._check_trained(net)
         self.net_ = net
         self.history_ = net.history
@@ -157,6 +214,10 @@ class BaseInductionRegressor(AtomicFitMixin, TorchEstimatorMixin, PersistenceMix
     def _train(self, net, inputs, dynamics) -> None:
         """One stage, all parameters together (subclasses may train in stages)."""
         dynamics.start_stage(net, 1)
+        net.partial_fit(*inputs)
+
+    def _continue(self, net, inputs, dynamics) -> None:
+        """More epochs of the last stage, from the fitted weights."""
         net.partial_fit(*inputs)
 
     def _after_fit(self, X, y) -> None:
@@ -181,10 +242,12 @@ class BaseInductionRegressor(AtomicFitMixin, TorchEstimatorMixin, PersistenceMix
         # JSON keys are strings: the stages are ints again.
         self.stage_starts_ = {int(k): v for k, v in fitted.get("stage_starts_", {}).items()}
         self._restore_results(fitted)
-        net = self._build_net(self.n_features_in_, self.n_outputs_)
+        net = self._build_net(self.n_features_in_, self.n_outputs_,
+                              callbacks=[("dynamics", RecordDynamics(None, None, {}))])
         with self._torch_context():
-            self.net_ = restore_net(net, state, history, dtype=DTYPES[self.dtype])
+            self.net_ = restore_net(net, state, history, dtype=self._dtype())
         self.history_ = self.net_.history
+        self._record_architecture()
 
     def _restore_results(self, fitted: dict) -> None:
         """Set back the subclass's saved fitted results (default: none)."""

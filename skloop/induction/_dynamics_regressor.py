@@ -134,6 +134,7 @@ class InductionDynamicsRegressor(BaseInductionRegressor):
         "stage1_target_p": _trained_stage1,
     }
     _saved_attributes = (*BaseInductionRegressor._saved_attributes, "phases_")
+    _architecture_parameters = ("training", "stage1", "init_scale", "dtype")
 
     def __init__(
         self,
@@ -150,6 +151,8 @@ class InductionDynamicsRegressor(BaseInductionRegressor):
         lr=0.5,
         batch_size=1000,
         max_epochs=20,
+        train_split=None,
+        warm_start=False,
         dtype="float32",
         device="auto",
         compile=False,
@@ -157,6 +160,7 @@ class InductionDynamicsRegressor(BaseInductionRegressor):
         random_state=None,
         verbose=0,
         callbacks=None,
+        **skorch_params,
     ):
         self.training = training
         self.stage1 = stage1
@@ -177,6 +181,9 @@ class InductionDynamicsRegressor(BaseInductionRegressor):
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
+        self.train_split = train_split
+        self.warm_start = warm_start
+        self._store_routed(skorch_params)
 
     def _check_shapes(self, n_features, n_outputs):
         if n_outputs != 2 * n_features:
@@ -226,6 +233,13 @@ class InductionDynamicsRegressor(BaseInductionRegressor):
         module.p_tilde.requires_grad_(False)
         net.set_params(lr=self.lr, max_epochs=self.max_epochs)
         dynamics.start_stage(net, 2)
+        net.partial_fit(*inputs)
+        module.p_tilde.requires_grad_(True)
+
+    def _continue(self, net, inputs, dynamics):
+        """More Stage II (layerwise: ``p̃`` stays frozen) or more joint training."""
+        module = plain_module(net)
+        module.p_tilde.requires_grad_(self.training == "joint")
         net.partial_fit(*inputs)
         module.p_tilde.requires_grad_(True)
 

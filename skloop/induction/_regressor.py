@@ -14,7 +14,7 @@ from .._core.params import (
     Number,
     Real,
 )
-from .._core.skorch import DTYPES, plain_module
+from .._core.skorch import plain_module
 from ._base import BaseInductionRegressor
 from ._constructions import ih2_transformer, ihn_transformer
 from ._mechanism import copy_errors, induction_attention, previous_token_attention, probe_windows
@@ -137,6 +137,9 @@ class InductionHeadRegressor(BaseInductionRegressor):
         "key_start": [Number(Integral, 0, None, closed="left")],
         "init_scale": [StrOptions({"auto"}), Number(Real, 0, None, closed="neither")],
     }
+    _architecture_parameters = ("n_heads", "d_model", "n_layers", "head_dim", "ffn_width",
+                                "positional", "causal", "scale_attention", "residual",
+                                "key_start", "init_scale", "dtype")
     _parameter_applies = {
         **BaseInductionRegressor._parameter_applies,
         "n_layers": AppliesWhen(lambda p: not isinstance(p["n_heads"], (tuple, list)),
@@ -164,6 +167,8 @@ class InductionHeadRegressor(BaseInductionRegressor):
         batch_size=100,
         max_epochs=20,
         init_scale="auto",
+        train_split=None,
+        warm_start=False,
         dtype="float32",
         device="auto",
         compile=False,
@@ -171,6 +176,7 @@ class InductionHeadRegressor(BaseInductionRegressor):
         random_state=None,
         verbose=0,
         callbacks=None,
+        **skorch_params,
     ):
         self.n_heads = n_heads
         self.d_model = d_model
@@ -197,6 +203,9 @@ class InductionHeadRegressor(BaseInductionRegressor):
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
+        self.train_split = train_split
+        self.warm_start = warm_start
+        self._store_routed(skorch_params)
 
     # Parameters of the 0.1 layout, when InductionHeadRegressor also held the 6-parameter model.
     _STAGE_PARAMETERS = ("training", "stage1", "stage1_epochs", "stage1_lr", "stage1_target_p")
@@ -320,13 +329,14 @@ class InductionHeadRegressor(BaseInductionRegressor):
         with model._torch_context():
             net.initialize()
         plain_module(net).load_state_dict(module.state_dict())
-        plain_module(net).to(DTYPES[dtype])
+        plain_module(net).to(model._dtype())
         model.net_ = net
         model.n_features_in_ = module.embed.in_features
         model.n_outputs_ = module.readout.out_features
         model._y_was_1d_ = False
         model.history_ = net.history
         model.stage_starts_ = {}
+        model._record_architecture()
         return model
 
     # ------------------------------------------------------------------ mechanism

@@ -9,7 +9,7 @@ implement ``_fit_batch(batch)`` and ``_components(batch)``.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from .._core.data import MatrixBatch, check_matrix_batch, check_n_features, preprocess_points
@@ -17,17 +17,23 @@ from .._core.estimator import AtomicFitMixin, random_state_for, seed_from
 from .._core.params import Integral, Number
 from .._core.persistence import PersistenceMixin
 from ..metrics import principal_cos2, subspace_of_batch
+from ..preprocessing import MatrixBatchMixin
 from ._vectors import flip_signs
 
 
-class BaseMatrixPCA(AtomicFitMixin, PersistenceMixin, TransformerMixin, BaseEstimator):
-    """Base class: validation, preprocessing, ``predict``/``transform``/``score`` and tags.
+class BaseMatrixPCA(MatrixBatchMixin, ClassNamePrefixFeaturesOutMixin, AtomicFitMixin,
+                    PersistenceMixin, TransformerMixin, BaseEstimator):
+    """Base class: validation, preprocessing, ``predict``/``transform``/``score``.
 
     Subclasses extend ``_parameter_constraints`` (checked at ``fit``) and
     ``_inference_parameters`` (the parameters ``predict``/``transform``/``score`` read, checked
     again there), implement ``_fit_batch(batch)`` (after ``n_features_in_`` is set) and
     ``_components(batch)`` returning an array ``(n_matrices, n_features, n_components)`` of unit
     columns, the first being the leading component.
+
+    ``get_feature_names_out`` names the ``n_components`` columns of ``transform`` after the
+    class (``exactpca0``, ...); tags and ``set_output`` (no DataFrames: the output is 3-D) come
+    from :class:`~skloop.preprocessing.MatrixBatchMixin`.
     """
 
     _parameter_constraints = {
@@ -57,6 +63,12 @@ class BaseMatrixPCA(AtomicFitMixin, PersistenceMixin, TransformerMixin, BaseEsti
         elif self._fixed_n_features():
             check_n_features(batch, self.n_features_in_, type(self).__name__)
         return preprocess_points(batch, center=self.center, normalize_points=self.normalize_points)
+
+    @property
+    def _n_features_out(self) -> int:
+        """Columns per point of ``transform`` (for ``get_feature_names_out``)."""
+        check_is_fitted(self)
+        return self.n_components
 
     def _query_rng(self) -> np.random.RandomState:
         """The generator of the query (starting) vectors of one ``predict``.
@@ -174,10 +186,3 @@ class BaseMatrixPCA(AtomicFitMixin, PersistenceMixin, TransformerMixin, BaseEsti
         batch = self._prepare(X, reset=False)
         leading = self._predict_batch(batch)[:, 0]
         return float(np.mean(principal_cos2(subspace_of_batch(batch), leading)))
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.three_d_array = True
-        tags.target_tags.required = False
-        return tags

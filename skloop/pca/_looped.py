@@ -27,7 +27,6 @@ from .._core.params import (
     applies_when,
 )
 from .._core.persistence import restore_net
-from .._core.skorch import DTYPES
 from ..metrics import subspace_of_batch
 from ._base import BaseMatrixPCA
 from ._diagnostics import active_scalars
@@ -216,6 +215,10 @@ class LoopedTransformerPCA(InspectionMixin, TorchEstimatorMixin, BaseMatrixPCA):
     _inference_parameters = ("n_loops", "inference_loops", "n_components", "deflation",
                              "center", "normalize_points", "n_threads", "random_state")
     _saved_attributes = ("n_features_in_", "query_seed_")
+    # Fixed by the first fit: warm_start and partial_fit continue that model.
+    _architecture_parameters = ("n_loops", "normalization", "objective", "target", "init",
+                                "init_scale", "parametrization", "normalize_output_in_loss",
+                                "mask_query", "online", "center", "normalize_points", "dtype")
 
     def __init__(
         self,
@@ -239,6 +242,8 @@ class LoopedTransformerPCA(InspectionMixin, TorchEstimatorMixin, BaseMatrixPCA):
         optimizer="sgd",
         center=False,
         normalize_points=True,
+        train_split=None,
+        warm_start=False,
         dtype="float32",
         device="auto",
         compile=False,
@@ -246,6 +251,7 @@ class LoopedTransformerPCA(InspectionMixin, TorchEstimatorMixin, BaseMatrixPCA):
         random_state=None,
         verbose=0,
         callbacks=None,
+        **skorch_params,
     ):
         self.n_loops = n_loops
         self.normalization = normalization
@@ -273,6 +279,9 @@ class LoopedTransformerPCA(InspectionMixin, TorchEstimatorMixin, BaseMatrixPCA):
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
+        self.train_split = train_split
+        self.warm_start = warm_start
+        self._store_routed(skorch_params)
 
     def _check_param_combinations(self, params):
         configuration = (self.objective, self.normalization, self.target)
@@ -287,7 +296,7 @@ class LoopedTransformerPCA(InspectionMixin, TorchEstimatorMixin, BaseMatrixPCA):
 
     def _learning_rate(self, n_features: int) -> float:
         if self.lr == "auto":
-            lr = 0.03 if self.optimizer == "adam" else _AUTO_LR_PER_FEATURE.get(
+            lr = 0.03 if not self._uses_sgd() else _AUTO_LR_PER_FEATURE.get(
                 (self.objective, self.normalization, self.target), 0.5
             ) * n_features
         else:
@@ -295,12 +304,53 @@ class LoopedTransformerPCA(InspectionMixin, TorchEstimatorMixin, BaseMatrixPCA):
         # The scalar model's gradient in u is d times that of each diagonal entry of the full
         # model's block (math note §3.3): dividing SGD's step by d follows the same trajectory.
         # Adam's step does not scale with the gradient, so it needs no correction.
-        if self.parametrization == "scalar" and self.optimizer == "sgd":
+        if self.parametrization == "scalar" and self._uses_sgd():
             return lr / n_features
         return lr
 
     # ------------------------------------------------------------------ training
-    def _fit_batch(self, batch: MatrixBatch):
+    def fit(self, X, y=None):
+        """Train the looped transformer on a batch of data matrices.
+
+        The target of each matrix is derived from the matrix itself (its leading principal
+        subspace, or one power step). With ``warm_start=True`` a fitted model continues from
+        its weights; a fit that raises leaves a previously fitted model as it was.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_matrices, n_points, n_features) or list of 2-D arrays
+            Training matrices, ``n_points >= n_features`` each.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._atomic_fit(X, y, warm=self.warm_start and hasattr(self, "net_"))
+
+    def partial_fit(self, X, y=None):
+        """Continue training from the fitted weights for ``max_epochs`` epochs (as skorch's
+        ``partial_fit``); on an unfitted estimator, the same as ``fit``.
+
+        Two calls with ``max_epochs=1`` train as one ``fit`` with ``max_epochs=2`` on the same
+        data (same shuffling sequence; online queries continue their stream).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_matrices, n_points, n_features) or list of 2-D arrays
+            Training matrices.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+        """
+        return self._atomic_fit(X, y, warm=hasattr(self, "net_"))
+
+    def _check_trainable(self, batch: MatrixBatch) -> None:
         d = batch.n_features
         if np.any(batch.n_points < d):
             raise ValueError(
@@ -309,6 +359,10 @@ class LoopedTransformerPCA(InspectionMixin, TorchEstimatorMixin, BaseMatrixPCA):
                 "Assumption 3.2 asks for a full-rank second moment. Any n_points works at "
                 "predict time."
             )
+
+    def _fit_batch(self, batch: MatrixBatch):
+        d = batch.n_features
+        self._check_trainable(batch)
         if self.init == "random":
             warnings.warn(
                 "init='random' is outside the paper's theory: the learned layer need not be a "
@@ -321,21 +375,41 @@ class LoopedTransformerPCA(InspectionMixin, TorchEstimatorMixin, BaseMatrixPCA):
         inputs, projector = self._objective_inputs(batch, rng)
         net = self._build_net(d, module_seed, shuffle_seed, online_seed)
         with self._torch_context():
+            net.initialize()
+        self._train(net, inputs, projector)
+        self._draw_query_seed()
+        self._record_architecture()
+
+    def _continue_fit(self, X, y=None):
+        self._validate_params()
+        self._check_same_architecture()
+        batch = self._prepare(X, reset=False)
+        self._check_trainable(batch)
+        rng = random_state_for(self.random_state)
+        for _ in range(3):  # the draws of the module, shuffling and online seeds in fit
+            seed_from(rng)
+        inputs, projector = self._objective_inputs(batch, rng, self._module_dtype())
+        self.net_.set_params(lr=self._learning_rate(self.n_features_in_),
+                             max_epochs=self.max_epochs, batch_size=self.batch_size,
+                             **self._routed_params())
+        self._train(self.net_, inputs, projector)
+
+    def _train(self, net, inputs, projector):
+        with self._torch_context():
             # The training set lives on the net's device: batches are slices of it, with no
             # host-to-device copy per step (on a GPU the copies dominated small models).
             device = net.device
             inputs = {key: value.to(device) for key, value in inputs.items()}
-            net.fit(inputs, None if projector is None else projector.to(device))
+            net.partial_fit(inputs, None if projector is None else projector.to(device))
         self._check_trained(net)
         self.net_ = net
         self.history_ = net.history
-        self._draw_query_seed()
         self._read_weights()
 
     def _objective_inputs(self, batch: MatrixBatch, rng, dtype=None):
         """The net's inputs (points, counts, query vectors) and target (projectors or None)."""
         v = random_query_vectors(rng, batch.n_matrices, batch.n_features)[:, :, 0]
-        dtype = DTYPES[self.dtype] if dtype is None else dtype
+        dtype = self._dtype() if dtype is None else dtype
         inputs = {
             "X": torch.from_numpy(batch.data).to(dtype),
             "n_points": torch.from_numpy(batch.n_points),
@@ -385,7 +459,7 @@ class LoopedTransformerPCA(InspectionMixin, TorchEstimatorMixin, BaseMatrixPCA):
             module__mask_query=self.mask_query,
             module__n_loops=self.n_loops if self.objective == "end_to_end" else 1,
             module__seed=module_seed,
-            module__dtype=DTYPES[self.dtype],
+            module__dtype=self._dtype(),
             objective=self.objective,
             target=self.target,
             normalize_output_in_loss=self.normalize_output_in_loss,
@@ -395,6 +469,7 @@ class LoopedTransformerPCA(InspectionMixin, TorchEstimatorMixin, BaseMatrixPCA):
 
     def _restore(self, fitted: dict, state: dict, history: list) -> None:
         self._restore_attributes(fitted)
+        self._record_architecture()
         with self._torch_context():
             self.net_ = restore_net(self._build_net(self.n_features_in_), state, history)
         self.history_ = self.net_.history
