@@ -6,7 +6,9 @@ Each failure kind of an atomic fit (bad data, an exception inside training, dive
 interruption) is checked to leave a previously fitted estimator bit-identical.
 """
 
+import os
 import pickle
+import signal
 
 import numpy as np
 import pytest
@@ -174,22 +176,43 @@ class _Raise(Callback):
             raise self.error
 
 
+class _CtrlC(Callback):
+    """Sends this process a SIGINT (Ctrl-C) in the middle of the second epoch."""
+
+    def on_batch_end(self, net, **kwargs):
+        if len(net.history) == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
 @pytest.mark.parametrize("name", TORCH)
 @pytest.mark.parametrize(
-    "error, expected",
-    [(RuntimeError("callback failed"), RuntimeError), (KeyboardInterrupt(), KeyboardInterrupt)],
-    ids=["callback-exception", "interrupted"],
+    "callback, expected",
+    [(_Raise(RuntimeError("callback failed")), RuntimeError), (_CtrlC(), KeyboardInterrupt)],
+    ids=["callback-exception", "ctrl-c"],
 )
 def test_a_training_failure_or_interruption_leaves_the_fitted_model_as_it_was(
-    name, error, expected
+    name, callback, expected
 ):
     model, X, y = _fitted(name)
     before = _snapshot(model, X)
-    model.set_params(callbacks=[_Raise(error)], random_state=1)
+    model.set_params(callbacks=[callback], random_state=1, max_epochs=3)
     with pytest.raises(expected):
         model.fit(X, y)
-    model.set_params(callbacks=None, random_state=0)
+    model.set_params(**ESTIMATORS[name][0].get_params())
     _assert_same(before, _snapshot(model, X))
+
+
+def test_a_failed_refit_leaves_the_callbacks_of_the_fitted_model_as_they_were():
+    from skloop.pca import WeightSnapshots
+
+    snapshots = WeightSnapshots()
+    model = LoopedTransformerPCA(max_epochs=3, callbacks=[snapshots], random_state=0)
+    model.fit(MATRICES)
+    kept = [s["epoch"] for s in snapshots.snapshots_]
+    model.set_params(callbacks=[snapshots, _Raise(RuntimeError("late"), "on_epoch_end")])
+    with pytest.raises(RuntimeError, match="late"):
+        model.fit(MATRICES)
+    assert [s["epoch"] for s in snapshots.snapshots_] == kept == [1, 2, 3]
 
 
 DIVERGING = {  # with LN the looped model's loss is bounded: divergence needs the no-LN model
@@ -210,12 +233,13 @@ def test_divergence_leaves_the_fitted_model_as_it_was(name):
     _assert_same(before, _snapshot(model, X))
 
 
+@pytest.mark.parametrize("event", ["on_epoch_end", "on_batch_end"])
 @pytest.mark.parametrize("name", TORCH)
-def test_a_callback_stopping_at_the_end_of_an_epoch_is_an_early_stop(name):
+def test_a_callback_raising_keyboard_interrupt_stops_training_as_in_skorch(name, event):
     # skorch's EarlyStopping stops this way: training ends normally, the model is kept.
     estimator, (X, y) = ESTIMATORS[name]
     model = clone(estimator).set_params(
-        max_epochs=5, callbacks=[_Raise(KeyboardInterrupt(), "on_epoch_end")]).fit(X, y)
+        max_epochs=5, callbacks=[_Raise(KeyboardInterrupt(), event)]).fit(X, y)
     assert len(model.history_) == 1
     assert np.all(np.isfinite(model.predict(X)))
 
@@ -281,13 +305,21 @@ INAPPLICABLE = [
     (LoopedTransformerPCA, dict(init="paper", init_scale=0.1), "init_scale"),
     (LoopedTransformerPCA, dict(init="paper_swap", init_scale=0.1), "init_scale"),
     (LoopedTransformerPCA, dict(n_components=1, deflation="points"), "deflation"),
+    (LoopedTransformerPCA, dict(init="paper", mask_query=True), "mask_query"),
+    (LoopedTransformerPCA, dict(init="random", parametrization="scalar", mask_query=True),
+     "mask_query"),
+    (LoopedTransformerPCA, dict(normalization="rms", normalize_output_in_loss=False),
+     "normalize_output_in_loss"),
+    (LoopedTransformerPCA, dict(objective="layerwise", inference_loops=5, n_loops=4),
+     "n_loops"),
+    (InductionDynamicsRegressor, dict(stage1="oracle", training="joint"), "training"),
     (InductionHeadRegressor, dict(n_heads=(2, 2), n_layers=3), "n_layers"),
     (InductionHeadRegressor, dict(sampler=None, steps_per_epoch=7), "steps_per_epoch"),
     (InductionDynamicsRegressor, dict(training="joint", stage1="train", stage1_epochs=3),
      "stage1_epochs"),
     (InductionDynamicsRegressor, dict(training="layerwise", stage1="oracle", stage1_lr=1.0),
      "stage1_lr"),
-    (InductionDynamicsRegressor, dict(training="joint", stage1_target_p=2.0), "stage1_target_p"),
+    (InductionDynamicsRegressor, dict(stage1="oracle", stage1_target_p=2.0), "stage1_target_p"),
     (InductionDynamicsRegressor, dict(sampler=None, steps_per_epoch=7), "steps_per_epoch"),
 ]
 

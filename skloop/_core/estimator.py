@@ -218,13 +218,23 @@ class AtomicFitMixin:
             delattr(staged, name)
         if warm:  # one deepcopy, so shared references (net_.history is history_) stay shared
             vars(staged).update(copy.deepcopy(fitted_attributes(self)))
+        # skorch initializes the user's callback objects in place: keep their state to put
+        # back if the fit fails (they belong to the fitted model's net too).
+        callbacks = [c[1] if isinstance(c, tuple) else c for c in getattr(self, "callbacks", None)
+                     or []]
+        saved = [(callback, copy.deepcopy(vars(callback))) for callback in callbacks]
         try:
             staged._continue_fit(X, y) if warm else staged._fit(X, y)
-        except TrainingInterrupted:
-            raise KeyboardInterrupt(
-                f"{type(self).__name__}.fit was interrupted; the estimator keeps its previous "
-                "state."
-            ) from None
+        except BaseException as exc:
+            for callback, state in saved:
+                vars(callback).clear()
+                vars(callback).update(state)
+            if isinstance(exc, TrainingInterrupted):
+                raise KeyboardInterrupt(
+                    f"{type(self).__name__}.fit was interrupted; the estimator keeps its "
+                    "previous state."
+                ) from None
+            raise
         for name in fitted_attributes(self):
             delattr(self, name)
         vars(self).update(fitted_attributes(staged))

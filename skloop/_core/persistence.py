@@ -39,6 +39,8 @@ def _jsonable(value):
     """The value if JSON can hold it faithfully, else None (e.g. callbacks, RandomState)."""
     if value is None or isinstance(value, (bool, str)):
         return value
+    if isinstance(value, torch.device):
+        return str(value)
     if isinstance(value, numbers.Integral):
         return int(value)
     if isinstance(value, numbers.Real):
@@ -63,6 +65,10 @@ def save_estimator(estimator, path, fitted: dict) -> Path:
             dropped.append(name)  # not representable (callbacks, a sampler object, ...)
             continue
         params[name] = converted
+    # A parameter whose enabling parameter was not kept (steps_per_epoch without the sampler)
+    # would make the file unloadable: it goes back to its default too.
+    params, inapplicable = drop_inapplicable(type(estimator), params)
+    dropped += inapplicable
     if dropped:
         warnings.warn(
             f"{type(estimator).__name__}.save keeps the weights and every parameter but "
@@ -108,11 +114,24 @@ def _write_atomically(payload: dict, path: Path) -> None:
             torch.save(payload, file)
             file.flush()
             os.fsync(file.fileno())
+        os.chmod(temporary, _file_mode(path))
         os.replace(temporary, path)
+        _sync_folder(path.parent)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def drop_inapplicable(cls, params: dict) -> tuple[dict, list]:
+    """``params`` without the values their configuration does not use (the class's
+    ``_parameter_applies`` rules, on the class defaults completed by ``params``)."""
+    defaults = cls().get_params(deep=False)
+    full = {**defaults, **params}
+    dropped = [name for name, rule in getattr(cls, "_parameter_applies", {}).items()
+               if name in params and not rule.condition(full)
+               and repr(params[name]) != repr(defaults[name])]
+    return {k: v for k, v in params.items() if k not in dropped}, dropped
 
 
 _TORCH_OPTIM = "torch.optim."
@@ -124,6 +143,25 @@ def _optimizer_by_name(path, name: str):
     if not (isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer)):
         raise ValueError(f"{path} names an unknown optimizer {name!r}.")
     return optimizer
+
+
+def _file_mode(path: Path) -> int:
+    """The replaced file's mode, or a new file's (0666 less the umask): ``mkstemp`` makes 0600."""
+    if path.exists():
+        return path.stat().st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the rename durable (where the system lets a folder be opened)."""
+    with contextlib.suppress(OSError):
+        handle = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(handle)
+        finally:
+            os.close(handle)
 
 
 def _checksum(payload: dict) -> str:
@@ -199,6 +237,7 @@ def load_estimator(path, registry: dict, device=None):
     if upgrade is not None:  # a file of an earlier layout of this estimator's parameters
         name, params = upgrade(params)
         cls = registry[name]
+        params = drop_inapplicable(cls, params)[0]  # values 0.1 accepted and ignored
     unknown = {name for name in set(params) - set(cls().get_params(deep=False))
                if name.partition("__")[0] not in ROUTED_PREFIXES or "__" not in name}
     optimizer = params.get("optimizer")

@@ -9,7 +9,10 @@ loss and their API.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
+import threading
 
 import numpy as np
 import torch
@@ -250,13 +253,37 @@ class TrainingInterrupted(Exception):  # noqa: N818 - it is the interruption, no
     """A fit interrupted from outside (Ctrl-C), as opposed to a callback's early stop."""
 
 
+@contextlib.contextmanager
+def _watch_sigint(flag: list):
+    """While the block runs (main thread only), note a SIGINT in ``flag`` before handing it
+    to the previous handler (Python's raises ``KeyboardInterrupt``)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum, frame):
+        flag.append(signum)
+        if callable(previous):
+            previous(signum, frame)
+        else:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class LoopNet(NeuralNet):
     """``NeuralNet`` with skloop's defaults: slice iterator, no validation split.
 
-    skorch ends training quietly on any ``KeyboardInterrupt``. That is how callbacks such as
-    ``EarlyStopping`` stop at the end of an epoch, and it stays so; an interruption anywhere
-    else (Ctrl-C in the middle of a batch) raises :class:`TrainingInterrupted` instead, so that
-    the estimator can keep its previous fitted state rather than a half-trained model.
+    skorch ends training quietly on a ``KeyboardInterrupt``, which is how callbacks such as
+    ``EarlyStopping`` stop, and so does this net; but a real interruption (SIGINT, Ctrl-C)
+    raises :class:`TrainingInterrupted` instead, so that the estimator keeps its previous
+    fitted state rather than a half-trained model. A callback that needs ``valid_loss``
+    without a validation split gets a message that says so.
     """
 
     def __init__(self, module, *args, criterion=torch.nn.MSELoss, train_split=None,
@@ -268,10 +295,6 @@ class LoopNet(NeuralNet):
     def notify(self, method_name, **cb_kwargs):
         try:
             super().notify(method_name, **cb_kwargs)
-        except KeyboardInterrupt:
-            if method_name == "on_epoch_end":
-                self.stopped_by_callback_ = True
-            raise
         except KeyError as exc:
             key = str(exc.args[0]) if exc.args else ""
             if self.train_split is None and key.startswith("valid_"):
@@ -283,13 +306,14 @@ class LoopNet(NeuralNet):
             raise
 
     def fit_loop(self, X, y=None, **fit_params):
-        self.stopped_by_callback_ = False
+        signals = []
         try:
-            return super().fit_loop(X, y, **fit_params)
+            with _watch_sigint(signals):
+                return super().fit_loop(X, y, **fit_params)
         except KeyboardInterrupt:
-            if self.stopped_by_callback_:
-                raise  # skorch's partial_fit ends training normally
-            raise TrainingInterrupted("training was interrupted") from None
+            if signals:
+                raise TrainingInterrupted("training was interrupted") from None
+            raise  # a callback's stop: skorch's partial_fit ends training normally
 
 
 def training_callbacks(verbose: int, extra=None) -> list:

@@ -137,7 +137,7 @@ class InductionTaskSampler:
     Calling the sampler with ``(n_sequences, random_state)`` returns
     ``make_induction_head_task(kind, n_sequences, **task)``; its attributes (``kind``,
     ``seq_len``, ``alpha``, ``w_star``, ...) describe the task, and
-    :class:`~skloop.InductionHeadRegressor` uses ``alpha`` and ``w_star`` to place the phase
+    :class:`~skloop.InductionDynamicsRegressor` uses ``alpha`` and ``w_star`` to place the phase
     markers of the mixed target.
 
     Parameters

@@ -30,17 +30,23 @@ from ._net import RecordDynamics, monitored_rows, resample_each_epoch
 __all__ = ["BaseInductionRegressor", "check_sequences"]
 
 
-def check_sequences(X, dtype: str, name="X") -> np.ndarray:
+def check_sequences(X, dtype: str, name="X", min_length=1) -> np.ndarray:
     """Validate a batch of equal-length token sequences ``(n, L, d)`` as a float64 array.
 
     Raises
     ------
     ValueError
-        On a ragged list, NaN/inf, or values whose squares overflow ``dtype``.
+        On a ragged list, sequences shorter than ``min_length``, NaN/inf, or values whose
+        squares overflow ``dtype``.
     """
     batch = check_matrix_batch(X, name=name)
     if batch.ragged:
         raise ValueError(f"{name} must hold sequences of equal length; got a ragged list.")
+    if batch.data.shape[1] < min_length:
+        raise ValueError(
+            f"{name} has sequences of length {batch.data.shape[1]}; this model reads at least "
+            f"{min_length} tokens."
+        )
     largest = float(np.max(np.abs(batch.data)))
     if largest**2 >= float(np.finfo(dtype).max):
         raise ValueError(
@@ -79,6 +85,7 @@ class BaseInductionRegressor(TorchEstimatorMixin, AtomicFitMixin, PersistenceMix
     # Inference reads only the fitted module, and n_threads.
     _inference_parameters = ("n_threads",)
     _saved_attributes = ("n_features_in_", "n_outputs_", "stage_starts_")
+    _min_seq_len = 1  # shortest sequence the model reads
 
     # ------------------------------------------------------------------ training
     def fit(self, X, y):
@@ -121,7 +128,8 @@ class BaseInductionRegressor(TorchEstimatorMixin, AtomicFitMixin, PersistenceMix
         return self._atomic_fit(X, y, warm=hasattr(self, "net_"))
 
     def _checked_data(self, X, y):
-        X = check_sequences(X, str(self._dtype()).removeprefix("torch."))
+        dtype = str(self._dtype()).removeprefix("torch.")
+        X = check_sequences(X, dtype, min_length=self._min_seq_len)
         if y is None:
             raise ValueError(f"{type(self).__name__} needs targets y; got y=None.")
         y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
@@ -136,6 +144,15 @@ class BaseInductionRegressor(TorchEstimatorMixin, AtomicFitMixin, PersistenceMix
         """The training tensors: ``(X, y)`` offline; online, a first draw of the sampler."""
         if self.sampler is not None:
             X, y = self.sampler(self.steps_per_epoch * self.batch_size, random_state=sample_seed)
+            X, y = np.asarray(X), np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+            if X.ndim != 3 or (X.shape[2], y.shape[1]) != (self.n_features_in_,
+                                                            self.n_outputs_):
+                raise ValueError(
+                    f"The sampler draws sequences of shape {X.shape[1:]} with {y.shape[1]} "
+                    f"targets, but the X, y given to fit have {self.n_features_in_} features "
+                    f"and {self.n_outputs_} targets; give fit an evaluation set drawn from the "
+                    "same sampler."
+                )
         y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
         dtype, device = self._dtype(), resolve_device(self.device)
         # Training data on the net's device: batches are slices, no per-step host copies.
@@ -257,7 +274,7 @@ class BaseInductionRegressor(TorchEstimatorMixin, AtomicFitMixin, PersistenceMix
         check_is_fitted(self)
         self._validate_params(self._inference_parameters)
         dtype = str(self._module_dtype()).removeprefix("torch.")
-        X = check_sequences(X, dtype)
+        X = check_sequences(X, dtype, min_length=self._min_seq_len)
         if X.shape[2] != self.n_features_in_:
             raise ValueError(
                 f"X has {X.shape[2]} features, but {type(self).__name__} is expecting "
@@ -326,7 +343,8 @@ class BaseInductionRegressor(TorchEstimatorMixin, AtomicFitMixin, PersistenceMix
             ``d_model`` wide for the transformer, ``n_features`` for the 6-parameter model.
         """
         X = self._prepare(X)
-        parts = self._map_chunks(X, lambda m, x: m.run(x)[0][1][:, -1], layers=2)
+        parts = self._map_chunks(X, lambda m, x: m.run(x)[0][1][:, -1],
+                                 layers=self._module().n_layers + 1)
         return np.concatenate(parts)
 
     def hidden_states(self, X) -> list:

@@ -7,7 +7,7 @@ import numpy as np
 from sklearn.utils._param_validation import StrOptions
 
 from .._core.estimator import document_training_parameters
-from .._core.params import AppliesWhen, Integral, Number, Real
+from .._core.params import AppliesWhen, Integral, Number, Real, applies_when
 from .._core.skorch import plain_module
 from ._base import BaseInductionRegressor
 from ._dynamics import detect_phases
@@ -38,9 +38,10 @@ class InductionDynamicsRegressor(BaseInductionRegressor):
     Parameters
     ----------
     training : {"layerwise", "joint"}, default="layerwise"
-        ``"layerwise"``: Stage I trains the first-layer slope ``p̃`` alone (``stage1="train"``),
-        Stage II the five second-layer parameters with ``p̃`` frozen (the paper's recipe);
-        ``"joint"`` trains everything together.
+        With ``stage1="train"``: ``"layerwise"`` trains the first-layer slope ``p̃`` alone
+        (Stage I), then the five second-layer parameters with ``p̃`` frozen (Stage II, the
+        paper's recipe); ``"joint"`` trains all six together. Under the oracle first layer
+        there is no ``p̃`` to train and both are the same run (only the default is accepted).
     stage1 : {"oracle", "train"}, default="oracle"
         ``"oracle"`` uses ``y_s = x_{s−1}`` exactly (``p̃ = ∞``, the regime Theorem 4.5
         analyses); ``"train"`` learns ``p̃`` (Stage I as the paper specifies it leaves
@@ -129,12 +130,15 @@ class InductionDynamicsRegressor(BaseInductionRegressor):
     _trained_stage1 = AppliesWhen(_trains_stage1, "training='layerwise' and stage1='train'")
     _parameter_applies = {
         **BaseInductionRegressor._parameter_applies,
+        # Under the oracle p̃ is outside the graph: "joint" and "layerwise" train identically.
+        "training": applies_when("stage1", "train"),
         "stage1_epochs": _trained_stage1,
         "stage1_lr": _trained_stage1,
         "stage1_target_p": _trained_stage1,
     }
     _saved_attributes = (*BaseInductionRegressor._saved_attributes, "phases_")
     _architecture_parameters = ("training", "stage1", "init_scale", "dtype")
+    _min_seq_len = 3  # layer 2 reads keys s = 2..L−1
 
     def __init__(
         self,

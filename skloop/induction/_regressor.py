@@ -311,16 +311,23 @@ class InductionHeadRegressor(BaseInductionRegressor):
         model : InductionHeadRegressor
             Ready to ``predict``; ``fit`` would retrain it from a random init.
         """
-        if kind == "ih2":
-            W = np.eye(n_features) if W_star is None else np.atleast_2d(W_star)
-            module = ih2_transformer(W, p)
-        elif kind == "ihn":
-            if not isinstance(n_gram, Integral) or isinstance(n_gram, bool) or n_gram < 2:
-                raise ValueError(f"n_gram must be an int >= 2; got {n_gram!r}.")
-            W = np.eye((n_gram - 1) * n_features) if W_star is None else np.atleast_2d(W_star)
-            module = ihn_transformer(n_gram, W, eps)
-        else:
+        if kind not in ("ih2", "ihn"):
             raise ValueError(f"kind must be 'ih2' or 'ihn'; got {kind!r}.")
+        if not (isinstance(n_gram, Integral) and not isinstance(n_gram, bool) and n_gram >= 2):
+            raise ValueError(f"n_gram must be an int >= 2; got {n_gram!r}.")
+        for name, value in (("p", p), ("eps", eps)):
+            if isinstance(value, bool) or not isinstance(value, Real) or not (
+                    np.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a finite float > 0; got {value!r}.")
+        size = n_features if kind == "ih2" else (n_gram - 1) * n_features
+        W = np.eye(size) if W_star is None else np.atleast_2d(np.asarray(W_star, dtype=float))
+        if W.ndim != 2 or W.shape[0] != W.shape[1] or not np.all(np.isfinite(W)):
+            raise ValueError(
+                f"W_star must be a finite square matrix ({size} x {size} for kind={kind!r} "
+                f"with n_features={n_features}); got shape {W.shape}."
+            )
+        with torch.random.fork_rng(devices=[]):  # nn.Linear's default init draws from it
+            module = ih2_transformer(W, p) if kind == "ih2" else ihn_transformer(n_gram, W, eps)
         heads = tuple(a.n_heads for a in module.attention)
         model = cls(n_heads=heads, d_model=module.embed.out_features, residual=module.residual,
                     key_start=module.key_start, dtype=dtype, device="cpu")

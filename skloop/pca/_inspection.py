@@ -68,8 +68,9 @@ class InspectionMixin:
         report = structure_metrics(self.W_pv_, self.W_kq_)
         batches = np.asarray(self.history_[:, "train_batch_count"], dtype=float)
         report["growth_exponent"] = growth_exponent(np.cumsum(batches), self.history_[:, "rho"])
+        fitted = self._architecture_  # the configuration trained, whatever set_params did since
         report["predicted_growth_exponent"] = PREDICTED_GROWTH.get(
-            (self.objective, self.normalization)
+            (fitted["objective"], fitted["normalization"])
         )
         return report
 
