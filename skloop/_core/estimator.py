@@ -344,7 +344,7 @@ class TorchEstimatorMixin:
     def _net_arguments(self, *, lr, shuffle_seed=0, callbacks=()) -> dict:
         """skorch ``NeuralNet`` keyword arguments of the shared training parameters, then the
         user's routed ones (which win: ``iterator_train__shuffle=False`` is honoured)."""
-        return dict(
+        arguments = dict(
             optimizer=self._optimizer_class(),
             lr=lr,
             batch_size=self.batch_size,
@@ -357,8 +357,8 @@ class TorchEstimatorMixin:
             device=resolve_device(self.device),
             compile=self.compile,
             verbose=self.verbose,
-            **self._routed_params(),
         )
+        return {**arguments, **self._routed_params()}
 
     def _dtype(self) -> torch.dtype:
         """The torch dtype of ``dtype``."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 import signal
 import threading
 
@@ -296,10 +297,10 @@ class LoopNet(NeuralNet):
         try:
             super().notify(method_name, **cb_kwargs)
         except KeyError as exc:
-            key = str(exc.args[0]) if exc.args else ""
-            if self.train_split is None and key.startswith("valid_"):
+            key = re.search(r"valid_\w+", str(exc))
+            if self.train_split is None and key:
                 raise ValueError(
-                    f"A callback reads {key!r}, but there is no validation split "
+                    f"A callback reads {key.group()!r}, but there is no validation split "
                     "(train_split=None). Set train_split (e.g. 0.2: a fifth of the data held "
                     "out) or have the callback monitor 'train_loss'."
                 ) from None

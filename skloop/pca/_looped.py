@@ -38,6 +38,7 @@ from ._net import (
     WeightSnapshots,
     module_weights,
     record_active_scalars,
+    record_validation_angle,
     redraw_queries,
 )
 from ._vectors import random_query_vectors
@@ -142,7 +143,9 @@ class LoopedTransformerPCA(InspectionMixin, TorchEstimatorMixin, BaseMatrixPCA):
     rho_ : float
         Learned gain ``u_ · w_`` of the shifted power iteration.
     history_ : skorch.History
-        Per epoch: ``train_loss`` and the active scalars ``u``, ``w``, ``rho``.
+        Per epoch: ``train_loss`` and the active scalars ``u``, ``w``, ``rho``; with a
+        ``train_split``, also ``valid_loss`` and ``valid_angular_error`` (the mean angular
+        error in degrees on the held-out matrices, at the inference depth).
     n_features_in_ : int
         Feature count seen in ``fit``.
     query_seed_ : int
@@ -463,7 +466,8 @@ class LoopedTransformerPCA(InspectionMixin, TorchEstimatorMixin, BaseMatrixPCA):
 
     def _build_net(self, d: int, module_seed=0, shuffle_seed=0, online_seed=0):
         """The skorch net for points of dimension ``d`` with this estimator's settings."""
-        callbacks = [("active_scalars", record_active_scalars())]
+        callbacks = [("active_scalars", record_active_scalars()),
+                     ("valid_angle", record_validation_angle(self._loops()))]
         if self.online:
             callbacks.append(("redraw_queries", redraw_queries(d, online_seed)))
         return LoopedPCANet(

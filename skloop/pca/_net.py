@@ -11,13 +11,13 @@ import torch
 from skorch.callbacks import Callback
 from skorch.utils import to_tensor
 
-from .._core.skorch import LoopNet, RefreshTrainingData, plain_module
+from .._core.skorch import LoopNet, RefreshTrainingData, dataset_arrays, plain_module
 from ._diagnostics import active_scalars
 from ._objectives import layerwise_loss, one_step_target, subspace_loss
 from ._vectors import random_query_vectors
 
 __all__ = ["LoopedPCANet", "WeightSnapshots", "module_weights", "record_active_scalars",
-           "redraw_queries"]
+           "record_validation_angle", "redraw_queries"]
 
 
 def module_weights(net) -> tuple[np.ndarray, np.ndarray]:
@@ -72,6 +72,45 @@ class _RecordActiveScalars(Callback):
 def record_active_scalars() -> Callback:
     """The callback that logs ``u``, ``w``, ``rho`` in the history after every epoch."""
     return _RecordActiveScalars()
+
+
+class _RecordValidationAngle(Callback):
+    """With a validation split: the mean angular error (degrees) of the model at the
+    inference depth on the held-out matrices, as ``valid_angular_error`` (and
+    ``valid_angular_error_best``, as skorch's scores), every epoch."""
+
+    def __init__(self, n_loops):
+        self.n_loops = n_loops
+
+    def initialize(self):
+        self.eigenvectors_ = None
+        self.best_ = np.inf
+        return self
+
+    def on_epoch_end(self, net, dataset_valid=None, **kwargs):
+        if dataset_valid is None:
+            return
+        X, _, rows = dataset_arrays(dataset_valid)
+        inputs = {key: value if rows is None else value[rows] for key, value in X.items()}
+        with torch.no_grad():
+            if self.eigenvectors_ is None:  # the held-out set is fixed for the whole fit
+                points = inputs["X"].double()
+                sigma = points.transpose(1, 2) @ points  # the scale of Σ does not matter
+                self.eigenvectors_ = torch.linalg.eigh(sigma)[1][:, :, -1]
+            y = plain_module(net)(**inputs, n_loops=self.n_loops).double()
+            top = self.eigenvectors_.to(y.device)
+            along = (y * top).sum(-1)
+            outside = (y - along[:, None] * top).norm(dim=-1)
+            angle = torch.rad2deg(torch.atan2(outside, along.abs())).mean().item()
+        net.history.record("valid_angular_error", angle)
+        # As skorch's scoring callbacks do: Checkpoint(monitor="valid_angular_error_best").
+        net.history.record("valid_angular_error_best", bool(angle < self.best_))
+        self.best_ = min(self.best_, angle)
+
+
+def record_validation_angle(n_loops: int) -> Callback:
+    """The callback that logs ``valid_angular_error`` (mean degrees) when there is a split."""
+    return _RecordValidationAngle(n_loops)
 
 
 def _fresh_queries(n_features: int, n_rows: int, rng) -> dict:
