@@ -117,6 +117,13 @@ def test_lr_scheduler_and_epoch_scoring_work_with_their_defaults():
     ).fit(SEQ, TARGET)
     assert len(model.history_[:, "r2"]) == 3
     assert model.net_.optimizer_.param_groups[0]["lr"] == pytest.approx(1e-2 * 0.5**3)
+    # EpochScoring(None) reports the net's score: R² here, the mean cos² for the PCA nets.
+    scored = InductionHeadRegressor(train_split=0.25, max_epochs=2, random_state=0, callbacks=[
+        EpochScoring(None, lower_is_better=False)]).fit(SEQ, TARGET)
+    assert np.isfinite(scored.history_[-1, "score"]) and scored.history_[-1, "score"] <= 1
+    looped = LoopedTransformerPCA(max_epochs=2, train_split=0.2, random_state=0, callbacks=[
+        EpochScoring(None, lower_is_better=False, name="valid_cos2")]).fit(X)
+    assert 0 < looped.history_[-1, "valid_cos2"] <= 1
     # The PCA nets take scoring callables (net, X, y); y holds the subspace projectors.
     seen = []
     LoopedTransformerPCA(max_epochs=1, train_split=0.2, random_state=0, callbacks=[

@@ -6,6 +6,7 @@ import functools
 
 import numpy as np
 import torch
+from sklearn.metrics import r2_score
 from skorch.callbacks import Callback
 
 from .._core.skorch import LoopNet, RefreshTrainingData, plain_module
@@ -15,6 +16,23 @@ __all__ = ["InductionNet", "RecordDynamics", "StopAtSlope", "resample_each_epoch
 
 class InductionNet(LoopNet):
     """skorch net with the paper's loss ½ E‖TF(X) − y‖² (summed over outputs)."""
+
+    def score(self, X, y):
+        """R² of the predictions, as the estimators' ``score``: what skorch's
+        ``EpochScoring(None)`` reports.
+
+        Parameters
+        ----------
+        X : skorch Dataset, Subset of one, or tensor
+            Token sequences.
+        y : array-like of shape (n_sequences, n_outputs)
+            Targets.
+
+        Returns
+        -------
+        score : float
+        """
+        return float(r2_score(np.asarray(y).reshape(len(y), -1), self.predict(X)))
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         y_true = y_true.to(device=y_pred.device, dtype=y_pred.dtype)

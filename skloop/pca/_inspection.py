@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 
 import numpy as np
+import torch
 from sklearn.utils.validation import check_is_fitted
 
 from .._core.params import Integral
@@ -29,8 +30,40 @@ __all__ = ["InspectionMixin"]
 
 
 class InspectionMixin:
-    """``project_structure``, ``structure_report``, ``loop_trajectory``,
+    """``with_weights``, ``project_structure``, ``structure_report``, ``loop_trajectory``,
     ``contraction_factor`` of :class:`~skloop.LoopedTransformerPCA`."""
+
+    def with_weights(self, W_pv, W_kq):
+        """A fitted copy whose layer uses the given ``2d × 2d`` weights.
+
+        For a hand-built transformer (e.g. :func:`~skloop.pca.power_method_weights`) or a
+        training snapshot (:class:`WeightSnapshots`). Needs ``parametrization="full"``.
+
+        Parameters
+        ----------
+        W_pv, W_kq : array-like of shape (2 n_features, 2 n_features)
+            The new weights.
+
+        Returns
+        -------
+        model : LoopedTransformerPCA
+            A copy; ``self`` is unchanged.
+        """
+        check_is_fitted(self)
+        shape = (2 * self.n_features_in_,) * 2
+        if np.shape(W_pv) != shape or np.shape(W_kq) != shape:
+            raise ValueError(f"W_pv and W_kq must have shape {shape}.")
+        if not (np.all(np.isfinite(W_pv)) and np.all(np.isfinite(W_kq))):
+            raise ValueError("W_pv and W_kq must be finite.")
+        if self._module().parametrization != "full":
+            raise ValueError("Replacing the weights needs parametrization='full'.")
+        model = copy.deepcopy(self)
+        module = model._module()
+        with torch.no_grad():
+            module.W_pv.copy_(torch.as_tensor(np.asarray(W_pv), dtype=module.W_pv.dtype))
+            module.W_kq.copy_(torch.as_tensor(np.asarray(W_kq), dtype=module.W_kq.dtype))
+        model._read_weights()
+        return model
 
     def project_structure(self):
         """A copy whose layer keeps only the isotropic power-method part of the weights.

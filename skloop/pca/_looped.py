@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import copy
 import warnings
 
 import numpy as np
 import torch
 from sklearn.utils._param_validation import StrOptions
-from sklearn.utils.validation import check_is_fitted
 
 from .._core.data import MatrixBatch
 from .._core.estimator import (
@@ -41,19 +39,10 @@ from ._net import (
     record_validation_angle,
     redraw_queries,
 )
+from ._objectives import learning_rate
 from ._vectors import random_query_vectors
 
 __all__ = ["LoopedTransformerPCA", "WeightSnapshots"]
-
-# lr="auto" for SGD, times d (the scalars move by ~lr/d per step). Measured at d = 8, 13 on
-# Task 1/2 and wine (2000 matrices, 40 epochs): the LN layerwise manifold is stable and takes
-# large steps; the end-to-end manifold is a saddle that large steps leave (wine, lr = d: ρ → −965);
-# the no-LN unnormalized quadratic has curvature ~ n E[tr Σ²], and wine diverges at 0.5 d.
-_AUTO_LR_PER_FEATURE = {
-    ("layerwise", "rms", "normalized"): 2.0,
-    ("layerwise", None, "unnormalized"): 0.25,
-}
-
 
 @document_training_parameters
 class LoopedTransformerPCA(InspectionMixin, TorchEstimatorMixin, BaseMatrixPCA):
@@ -315,18 +304,9 @@ class LoopedTransformerPCA(InspectionMixin, TorchEstimatorMixin, BaseMatrixPCA):
         return self._module().parametrization == "full"
 
     def _learning_rate(self, n_features: int) -> float:
-        if self.lr == "auto":
-            lr = 0.03 if not self._uses_sgd() else _AUTO_LR_PER_FEATURE.get(
-                (self.objective, self.normalization, self.target), 0.5
-            ) * n_features
-        else:
-            lr = float(self.lr)
-        # The scalar model's gradient in u is d times that of each diagonal entry of the full
-        # model's block (math note §3.3): dividing SGD's step by d follows the same trajectory.
-        # Adam's step does not scale with the gradient, so it needs no correction.
-        if self.parametrization == "scalar" and self._uses_sgd():
-            return lr / n_features
-        return lr
+        return learning_rate(self.lr, n_features, sgd=self._uses_sgd(),
+                             configuration=(self.objective, self.normalization, self.target),
+                             scalar=self.parametrization == "scalar")
 
     # ------------------------------------------------------------------ training
     def fit(self, X, y=None):
@@ -501,38 +481,6 @@ class LoopedTransformerPCA(InspectionMixin, TorchEstimatorMixin, BaseMatrixPCA):
         self.W_pv_, self.W_kq_ = module_weights(self.net_)
         self.u_, self.w_ = active_scalars(self.W_pv_, self.W_kq_)
         self.rho_ = self.u_ * self.w_
-
-    def with_weights(self, W_pv, W_kq):
-        """A fitted copy whose layer uses the given ``2d × 2d`` weights.
-
-        For a hand-built transformer (e.g. :func:`~skloop.pca.power_method_weights`) or a
-        training snapshot (:class:`WeightSnapshots`). Needs ``parametrization="full"``.
-
-        Parameters
-        ----------
-        W_pv, W_kq : array-like of shape (2 n_features, 2 n_features)
-            The new weights.
-
-        Returns
-        -------
-        model : LoopedTransformerPCA
-            A copy; ``self`` is unchanged.
-        """
-        check_is_fitted(self)
-        shape = (2 * self.n_features_in_,) * 2
-        if np.shape(W_pv) != shape or np.shape(W_kq) != shape:
-            raise ValueError(f"W_pv and W_kq must have shape {shape}.")
-        if not (np.all(np.isfinite(W_pv)) and np.all(np.isfinite(W_kq))):
-            raise ValueError("W_pv and W_kq must be finite.")
-        if self._module().parametrization != "full":
-            raise ValueError("Replacing the weights needs parametrization='full'.")
-        model = copy.deepcopy(self)
-        module = model._module()
-        with torch.no_grad():
-            module.W_pv.copy_(torch.as_tensor(np.asarray(W_pv), dtype=module.W_pv.dtype))
-            module.W_kq.copy_(torch.as_tensor(np.asarray(W_kq), dtype=module.W_kq.dtype))
-        model._read_weights()
-        return model
 
     # ------------------------------------------------------------------ inference
     def _loops(self) -> int:

@@ -50,6 +50,32 @@ class LoopedPCANet(LoopNet):
         self.target = target
         self.normalize_output_in_loss = normalize_output_in_loss
 
+    def score(self, X, y=None):
+        """Mean squared cosine of the read-out (at the training depth) to the top eigenvector
+        of each matrix: 1 is perfect. What skorch's ``EpochScoring(None)`` reports.
+
+        Parameters
+        ----------
+        X : skorch Dataset, Subset of one, or dict of tensors
+            The net's inputs (``X``, ``n_points``, ``v``).
+        y : ignored
+            The projectors are recomputed from ``X``.
+
+        Returns
+        -------
+        score : float
+        """
+        if isinstance(X, dict):
+            points = X["X"]
+        else:
+            data, _, rows = dataset_arrays(X)
+            points = data["X"] if rows is None else data["X"][rows]
+        with torch.no_grad():
+            top = torch.linalg.eigh((points.transpose(1, 2) @ points).double())[1][:, :, -1]
+        y_pred = torch.as_tensor(self.predict(X), dtype=torch.float64)
+        cosine = (y_pred * top).sum(-1) / y_pred.norm(dim=-1).clamp_min(1e-300)
+        return float((cosine**2).mean())
+
     def get_loss(self, y_pred, y_true, X=None, training=False):
         if self.objective == "end_to_end":
             projector = to_tensor(y_true, device=self.device)
