@@ -1,4 +1,5 @@
-"""scikit-learn-style Display objects for the looped transformer (matplotlib imported lazily).
+"""scikit-learn-style Display objects for the looped transformer and the induction models
+(matplotlib imported lazily).
 
 Each Display holds the numbers it draws (so they can be tabulated too), has a
 ``from_estimator`` constructor and a ``plot`` method that returns the Display with ``ax_`` (or
@@ -9,7 +10,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from .induction._mechanism import (
+    duplicate_token_scores,
+    induction_scores,
+    previous_token_scores,
+)
+
 __all__ = [
+    "AttentionPatternDisplay",
+    "HeadScoresDisplay",
     "LoopErrorDisplay",
     "WeightsDisplay",
     "TrainingCurveDisplay",
@@ -264,5 +273,184 @@ class TrainingCurveDisplay:
             ax.set_yscale("log")
         ax.set_xlabel(self.xlabel)
         ax.legend(fontsize="small")
+        self.ax_, self.figure_ = ax, ax.figure
+        return self
+
+
+def _token_labels(tokens: np.ndarray) -> list:
+    """Axis labels of a sequence ``(L, d)``: the value of 1-dimensional tokens, else the
+    position."""
+    if tokens.shape[1] == 1:
+        return [f"{value:+.2g}" for value in tokens[:, 0]]
+    return [str(position) for position in range(len(tokens))]
+
+
+class AttentionPatternDisplay:
+    """Attention patterns of one sequence: a heatmap per layer and head (query × key).
+
+    Parameters
+    ----------
+    patterns : list of ndarray of shape (n_heads, n_queries, seq_len)
+        Each layer's ``blocks.u.attn.hook_pattern`` for the sequence; ``n_queries`` is
+        ``seq_len`` or the last positions only (the 6-parameter model's layer 2).
+    tokens : ndarray of shape (seq_len, n_features)
+        The sequence (its values label the axes when ``n_features == 1``).
+    """
+
+    def __init__(self, patterns, tokens):
+        self.patterns = [np.asarray(p) for p in patterns]
+        self.tokens = np.asarray(tokens).reshape(len(tokens), -1)
+
+    @classmethod
+    def from_estimator(cls, estimator, X, *, sequence=0, axes=None, cmap="viridis"):
+        """Draw the patterns of a fitted induction estimator on one sequence of ``X``.
+
+        Parameters
+        ----------
+        estimator : fitted InductionHeadRegressor or InductionDynamicsRegressor
+            Its ``run_with_cache`` gives the patterns.
+        X : array-like of shape (n_sequences, seq_len, n_features)
+            Sequences to choose from.
+        sequence : int, default=0
+            Index of the sequence drawn.
+        axes : 2-D array of matplotlib Axes or None
+            ``n_layers × max_heads`` axes; a new figure when None.
+        cmap : str, default="viridis"
+            Colour map (weights in [0, 1]).
+
+        Returns
+        -------
+        display : AttentionPatternDisplay
+        """
+        tokens = np.asarray(X)[sequence : sequence + 1]
+        names = [n for n in estimator.hook_names() if n.endswith("attn.hook_pattern")]
+        cache = estimator.run_with_cache(tokens, names=names)
+        return cls([cache[name][0] for name in names], tokens[0]).plot(axes=axes, cmap=cmap)
+
+    def plot(self, axes=None, *, cmap="viridis"):
+        """Draw one heatmap per layer and head; unused axes are hidden.
+
+        Parameters
+        ----------
+        axes : 2-D array of matplotlib Axes or None
+            ``n_layers × max_heads`` axes; a new figure when None.
+        cmap : str, default="viridis"
+            Colour map.
+
+        Returns
+        -------
+        display : AttentionPatternDisplay
+            With ``images_[u][h]`` (the ``AxesImage`` of layer ``u``, head ``h``), ``axes_``
+            and ``figure_``.
+        """
+        check_matplotlib_support("AttentionPatternDisplay.plot")
+        import matplotlib.pyplot as plt
+
+        n_heads = max(len(p) for p in self.patterns)
+        if axes is None:
+            _, axes = plt.subplots(len(self.patterns), n_heads, squeeze=False,
+                                   figsize=(3 * n_heads, 3 * len(self.patterns)))
+        axes = np.asarray(axes).reshape(len(self.patterns), n_heads)
+        labels = _token_labels(self.tokens)
+        L = len(labels)
+        self.images_ = []
+        for u, (pattern, row) in enumerate(zip(self.patterns, axes, strict=True)):
+            self.images_.append([])
+            for h, ax in enumerate(row):
+                if h >= len(pattern):
+                    ax.set_visible(False)
+                    continue
+                n_queries = pattern.shape[1]
+                image = ax.imshow(pattern[h], cmap=cmap, vmin=0, vmax=1, aspect="auto")
+                ax.set_xticks(range(L), labels, fontsize="x-small", rotation=90)
+                ax.set_yticks(range(n_queries), labels[L - n_queries :], fontsize="x-small")
+                ax.set_title(f"layer {u}, head {h}", fontsize="small")
+                ax.set_xlabel("key")
+                ax.set_ylabel("query")
+                self.images_[-1].append(image)
+        self.axes_, self.figure_ = axes, axes[0, 0].figure
+        return self
+
+
+_HEAD_SCORES = {
+    "previous_token": previous_token_scores,
+    "induction": induction_scores,
+    "duplicate_token": duplicate_token_scores,
+}
+
+
+class HeadScoresDisplay:
+    """One mechanism score per layer and head, as an annotated heatmap.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n_layers, max_heads)
+        NaN where a layer has fewer heads (as :func:`skloop.induction.previous_token_scores`
+        returns them).
+    score_name : str, default="score"
+        Title of the plot.
+    """
+
+    def __init__(self, scores, score_name="score"):
+        self.scores = np.asarray(scores, dtype=float)
+        self.score_name = score_name
+
+    @classmethod
+    def from_estimator(cls, estimator, X, *, score="previous_token", ax=None, cmap="Blues"):
+        """Compute a head score of a fitted induction estimator on ``X`` and draw it.
+
+        Parameters
+        ----------
+        estimator : InductionHeadRegressor or InductionDynamicsRegressor
+            Fitted (or hand-built) model.
+        X : array-like of shape (n_sequences, seq_len, n_features)
+            Token sequences; twice-repeated blocks for ``"induction"`` and
+            ``"duplicate_token"`` (:func:`skloop.datasets.make_repeated_tokens`).
+        score : {"previous_token", "induction", "duplicate_token"}, default="previous_token"
+            Which score: :func:`skloop.induction.previous_token_scores`,
+            :func:`~skloop.induction.induction_scores` or
+            :func:`~skloop.induction.duplicate_token_scores`.
+        ax : matplotlib Axes or None
+            Where to draw.
+        cmap : str, default="Blues"
+            Colour map.
+
+        Returns
+        -------
+        display : HeadScoresDisplay
+        """
+        if score not in _HEAD_SCORES:
+            raise ValueError(f"score must be one of {sorted(_HEAD_SCORES)}; got {score!r}.")
+        values = _HEAD_SCORES[score](estimator, X)
+        return cls(values, f"{score.replace('_', '-')} score").plot(ax=ax, cmap=cmap)
+
+    def plot(self, ax=None, *, cmap="Blues"):
+        """Draw the scores (colour in [0, 1]) with their values written in the cells.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes or None
+            The axes to draw on; a new figure when None.
+        cmap : str, default="Blues"
+            Sequential colour map of the cells.
+
+        Returns
+        -------
+        display : HeadScoresDisplay
+            With ``image_``, ``texts_``, ``ax_`` and ``figure_``.
+        """
+        ax = _axes(ax, "HeadScoresDisplay.plot")
+        self.image_ = ax.imshow(np.ma.masked_invalid(self.scores), cmap=cmap, vmin=0, vmax=1)
+        self.texts_ = [
+            ax.text(h, u, f"{value:.2f}", ha="center", va="center",
+                    color="white" if value > 0.6 else "black")
+            for (u, h), value in np.ndenumerate(self.scores) if np.isfinite(value)
+        ]
+        ax.set_xticks(range(self.scores.shape[1]))
+        ax.set_yticks(range(self.scores.shape[0]))
+        ax.set_xlabel("head")
+        ax.set_ylabel("layer")
+        ax.set_title(self.score_name)
+        ax.figure.colorbar(self.image_, ax=ax, fraction=0.046)
         self.ax_, self.figure_ = ax, ax.figure
         return self

@@ -25,6 +25,8 @@ from .._core.estimator import (
 from .._core.params import AppliesWhen, Integral, Number
 from .._core.persistence import PersistenceMixin, restore_net
 from .._core.skorch import resolve_device
+from ._hooks import attached
+from ._interventions import HookedEstimatorMixin
 from ._net import RecordDynamics, monitored_rows, resample_each_epoch
 
 __all__ = ["BaseInductionRegressor", "check_sequences"]
@@ -36,8 +38,9 @@ def check_sequences(X, dtype: str, name="X", min_length=1) -> np.ndarray:
     Raises
     ------
     ValueError
-        On a ragged list, sequences shorter than ``min_length``, NaN/inf, or values whose
-        squares overflow ``dtype``.
+        On a ragged list, sequences shorter than ``min_length``, NaN/inf, values whose
+        squares overflow ``dtype``, or sequences too small for ``dtype`` (all below its
+        smallest normal number).
     """
     batch = check_matrix_batch(X, name=name)
     if batch.ragged:
@@ -48,10 +51,19 @@ def check_sequences(X, dtype: str, name="X", min_length=1) -> np.ndarray:
             f"{min_length} tokens."
         )
     largest = float(np.max(np.abs(batch.data)))
-    if largest**2 >= float(np.finfo(dtype).max):
+    if largest >= float(np.sqrt(np.finfo(dtype).max)):  # (largest² would overflow Python)
         raise ValueError(
             f"{name} has values up to {largest:.3g}, whose squares (attention scores) "
             f"overflow {dtype}; rescale {name} or use dtype='float64'."
+        )
+    per_sequence = np.max(np.abs(batch.data), axis=(1, 2))
+    lost = (per_sequence > 0) & (per_sequence < np.finfo(dtype).tiny)
+    if lost.any():  # cast to the model's dtype, such a sequence becomes all zeros
+        raise ValueError(
+            f"{name} has {int(lost.sum())} sequence(s) whose values all lie below {dtype}'s "
+            f"smallest normal number {np.finfo(dtype).tiny:.3g} (first: sequence "
+            f"{int(np.argmax(lost))}); the model would read zeros. Rescale {name} or use "
+            "dtype='float64'."
         )
     return batch.data
 
@@ -63,10 +75,11 @@ def _to_numpy(output):
     return output.cpu().numpy()
 
 
-class BaseInductionRegressor(TorchEstimatorMixin, AtomicFitMixin, PersistenceMixin,
-                             RegressorMixin, BaseEstimator):
+class BaseInductionRegressor(HookedEstimatorMixin, TorchEstimatorMixin, AtomicFitMixin,
+                             PersistenceMixin, RegressorMixin, BaseEstimator):
     """Base class of the induction estimators: ``fit``, ``predict``, ``score`` (R²),
-    ``transform``, ``hidden_states``, ``attention_maps``, ``save``/``load``.
+    ``transform``, ``hidden_states``, ``attention_maps``, ``save``/``load``, and the hooks,
+    activation cache and interventions of :class:`HookedEstimatorMixin`.
 
     Subclasses build their net (``_build_net``), initialize its module
     (``_initialize_module``), train it (``_train``), and may add fitted results
@@ -284,7 +297,8 @@ class BaseInductionRegressor(TorchEstimatorMixin, AtomicFitMixin, PersistenceMix
 
     def _map_chunks(self, X: np.ndarray, function, layers: int = 1) -> list:
         """``function(module, chunk)`` on chunks of ``X`` whose forward pass holds at most
-        the predict budget of values (``layers`` layers' worth at once); numpy results."""
+        the predict budget of values (``layers`` layers' worth at once); numpy results. The
+        functions of the open ``hooks`` contexts run at the module's hook points."""
         module = self._module()
         rows = rows_per_chunk(layers * module.values_per_sequence(X.shape[1]))
         results = []
@@ -292,7 +306,8 @@ class BaseInductionRegressor(TorchEstimatorMixin, AtomicFitMixin, PersistenceMix
             for start in range(0, len(X), rows):
                 part = torch.tensor(X[start : start + rows], dtype=self._module_dtype(),
                                     device=self.net_.device)
-                results.append(_to_numpy(function(module, part)))
+                with attached(module, self._active_hooks, slice(start, start + len(part))):
+                    results.append(_to_numpy(function(module, part)))
         return results
 
     def _run(self, X: np.ndarray):

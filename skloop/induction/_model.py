@@ -4,7 +4,9 @@ Tokens are rows: ``X`` of shape ``(B, L, d)``. Each attention head has its own q
 value matrices (full ``D × D`` by default, as in the paper; ``head_dim`` splits them), a
 learnable ALiBi slope ``p`` with bias ``φ(i − j; p) = −p (i − j − 1)`` on admissible keys, and
 strict causality (a token never attends to itself). No ``1/√D`` scaling and no LayerNorm by
-default (``../shared/math/induction_heads.md`` §3).
+default (``../shared/math/induction_heads.md`` §3). Named hook points (``hook_embed``,
+``blocks.u.attn.hook_q`` … ``blocks.u.hook_resid_post``, :mod:`skloop.induction._hooks`) run
+only while a :class:`~skloop.induction._hooks.HookSet` is attached.
 """
 
 from __future__ import annotations
@@ -62,19 +64,35 @@ class ALiBiAttention(nn.Module):
         self.slopes = nn.Parameter(torch.zeros(n_heads), requires_grad=positional == "alibi")
         self.scale = dim**-0.5 if scale else 1.0
 
-    def forward(self, Z, mask):
-        """Attention output ``(B, L, D)`` and weights ``(B, H, L, L)`` for inputs ``Z``."""
+    def forward(self, Z, mask, hooks=None, prefix=""):
+        """Attention output ``(B, L, D)`` and weights ``(B, H, L, L)`` for inputs ``Z``;
+        ``hooks`` (a :class:`~skloop.induction._hooks.HookSet`) runs the hook points named
+        ``prefix + "hook_q"`` etc."""
         L = Z.shape[1]
         q = torch.einsum("hkD,blD->bhlk", self.W_Q, Z)  # (B, H, L, dim)
         k = torch.einsum("hkD,blD->bhlk", self.W_K, Z)
         v = torch.einsum("hkD,blD->bhlk", self.W_V, Z)
+        if hooks is not None:
+            q, k, v = (hooks(prefix + name, x) for name, x in
+                       (("hook_q", q), ("hook_k", k), ("hook_v", v)))
         lag = (torch.arange(L, device=Z.device)[:, None]
                - torch.arange(L, device=Z.device)[None, :]).to(Z.dtype)  # i − j
         bias = -self.slopes[:, None, None] * (lag - 1)  # (H, L, L): φ(i − j; p)
         scores = self.scale * (q @ k.transpose(-1, -2)) + bias
         scores = scores.masked_fill(~mask, _MASKED)
+        if hooks is not None:
+            scores = hooks(prefix + "hook_attn_scores", scores)
         weights = torch.softmax(scores, dim=-1) * mask.any(-1, keepdim=True)  # empty rows → 0
+        if hooks is not None:
+            weights = hooks(prefix + "hook_pattern", weights)
         heads = weights @ v  # (B, H, L, dim)
+        if hooks is not None:
+            heads = hooks(prefix + "hook_z", heads)
+            if hooks.wants(prefix + "hook_result"):  # per-head outputs: formed only when hooked
+                W_O = self.W_O if self.full_heads else self.W_O.unflatten(1, (self.n_heads, -1))
+                pattern = "bhlk,Dk->bhlD" if self.full_heads else "bhlk,Dhk->bhlD"
+                result = hooks(prefix + "hook_result", torch.einsum(pattern, heads, W_O))
+                return result.sum(dim=1), weights  # (B, L, D)
         if self.full_heads:
             combined = heads.sum(dim=1)  # Σ_h, then the paper's D × D W_O
         else:
@@ -129,20 +147,30 @@ class InductionTransformer(nn.Module):
         )
         self.readout = nn.Linear(d_model, n_outputs, bias=False)
 
+    _hooks = None  # a HookSet while one is attached (skloop.induction._hooks.attached)
+
     def states(self, X):
         """Yield ``(hidden, weights)``: the embedding (weights None), then after each layer its
         output ``(B, L, D)`` and attention weights ``(B, H, L, L)``; one layer held at a time."""
         L = X.shape[1]
         n_layers = len(self.attention)
+        hooks = self._hooks
         Z = self.embed(X)
+        if hooks is not None:
+            Z = hooks("hook_embed", Z)
         yield Z, None
         for u, (attn, ffn) in enumerate(zip(self.attention, self.ffn, strict=True)):
             key_start = self.key_start if u == n_layers - 1 else 0
             mask = attention_mask(L, self.causal, key_start, device=X.device)
-            update, weights = attn(Z, mask)
+            update, weights = attn(Z, mask, hooks, f"blocks.{u}.attn.")
+            if hooks is not None:
+                update = hooks(f"blocks.{u}.hook_attn_out", update)
             Z = Z + update if self.residual[u] else update
             if not isinstance(ffn, nn.Identity):
-                Z = Z + ffn(Z)
+                mlp = ffn(Z)
+                Z = Z + (mlp if hooks is None else hooks(f"blocks.{u}.hook_mlp_out", mlp))
+            if hooks is not None:
+                Z = hooks(f"blocks.{u}.hook_resid_post", Z)
             yield Z, weights
 
     def run(self, X):
@@ -172,6 +200,11 @@ class InductionTransformer(nn.Module):
         """Number of attention layers ``U``."""
         return len(self.attention)
 
+    @property
+    def head_counts(self) -> tuple:
+        """Heads of each layer."""
+        return tuple(a.n_heads for a in self.attention)
+
     def values_per_sequence(self, seq_len: int) -> int:
         """Values one layer's forward pass holds per sequence (scores and weights ``2 H L²``,
         queries, keys and values ``3 H L dim``, hidden and feed-forward states), for chunking
@@ -182,6 +215,18 @@ class InductionTransformer(nn.Module):
             (f[0].out_features for f in self.ffn if not isinstance(f, nn.Identity)), default=0
         )
         return seq_len * (2 * heads * seq_len + 3 * heads * dim + 2 * width)
+
+    def hook_names(self) -> list:
+        """Names of the hook points, in the order the forward pass reaches them."""
+        names = ["hook_embed"]
+        attention = ("q", "k", "v", "attn_scores", "pattern", "z", "result")
+        for u, ffn in enumerate(self.ffn):
+            names += [f"blocks.{u}.attn.hook_{name}" for name in attention]
+            names.append(f"blocks.{u}.hook_attn_out")
+            if not isinstance(ffn, nn.Identity):
+                names.append(f"blocks.{u}.hook_mlp_out")
+            names.append(f"blocks.{u}.hook_resid_post")
+        return names
 
     def tracked_parameters(self) -> dict:
         """Scalars ``history_`` records every epoch: per layer ``u`` the norm of the ALiBi

@@ -17,7 +17,14 @@ from .._core.params import (
 from .._core.skorch import plain_module
 from ._base import BaseInductionRegressor
 from ._constructions import ih2_transformer, ihn_transformer
-from ._mechanism import copy_errors, induction_attention, previous_token_attention, probe_windows
+from ._mechanism import (
+    InductionScore,
+    copy_errors,
+    induction_attention,
+    previous_token_attention,
+    probe_windows,
+    repeated_block_length,
+)
 from ._model import InductionTransformer, initialize_weights
 from ._net import InductionNet
 
@@ -364,7 +371,7 @@ class InductionHeadRegressor(BaseInductionRegressor):
         """
         return previous_token_attention(self.attention_maps(X)[layer])
 
-    def induction_score(self, X) -> dict:
+    def induction_score(self, X) -> InductionScore:
         """Induction behaviour on twice-repeated random sequences (``make_repeated_tokens``).
 
         Parameters
@@ -374,25 +381,24 @@ class InductionHeadRegressor(BaseInductionRegressor):
 
         Returns
         -------
-        scores : dict
-            ``attention``: per head of the last layer, the mean weight a query ``t`` of the
-            second copy puts on key ``t − R + 1`` (the token after the previous occurrence of
-            the current token); ``copy1_error``, ``copy2_error``: mean squared error of the
-            per-position prediction (read-out at every position) against the next token, in
-            the first and the second copy, and their ratio ``error_ratio`` (< 1: the model
-            uses the earlier occurrence). The errors need ``n_outputs_ == n_features_in_``.
+        scores : InductionScore
+            ``attention``: the induction score of each head of the last layer (the mean
+            weight a query ``t`` of the second copy puts on key ``t − R + 1``, the token after
+            the previous occurrence of the current token); ``copy1_error``, ``copy2_error``,
+            ``error_ratio``: next-token errors of the read-out at every position in each copy
+            (need ``n_outputs_ == n_features_in_``, else None). It still reads as the dict it
+            used to be (``scores["attention"]``). Every layer's scores:
+            :func:`skloop.induction.induction_scores`.
         """
         X = self._prepare(X)
-        R = X.shape[1] // 2
-        if X.shape[1] != 2 * R or R < 2 or not np.array_equal(X[:, :R], X[:, R:]):
-            raise ValueError("X must be sequences of a random block repeated twice (length 2R).")
+        R = repeated_block_length(X)
         hidden, attention = self._run(X)
-        scores = {"attention": induction_attention(attention[-1], R)}
-        if self.n_outputs_ == self.n_features_in_:
-            W = self._module().readout.weight.detach().cpu().numpy()
-            predictions = hidden[-1] @ W.T.astype(hidden[-1].dtype)  # read-out at every prefix
-            scores.update(copy_errors(predictions, X, R))
-        return scores
+        if self.n_outputs_ != self.n_features_in_:
+            return InductionScore(induction_attention(attention[-1], R))
+        W = self._module().readout.weight.detach().cpu().numpy()
+        predictions = hidden[-1] @ W.T.astype(hidden[-1].dtype)  # read-out at every prefix
+        return InductionScore(induction_attention(attention[-1], R),
+                              **copy_errors(predictions, X, R))
 
     def probe(self, X, n_gram: int) -> dict:
         """Linear probe of layer-1 outputs for the last ``n_gram`` tokens (the paper's Fig 6).

@@ -3,7 +3,9 @@
 It satisfies the same forward contract as :class:`~skloop.induction._model.InductionTransformer`:
 ``forward(X)`` gives the outputs, ``run(X)`` the hidden states and attention weights,
 ``last_hidden(X)`` the layer-1 output at the last position, ``tracked_parameters()`` the
-scalars ``history_`` records.
+scalars ``history_`` records. While a :class:`~skloop.induction._hooks.HookSet` is attached it
+runs as the paper's two-layer transformer (Sec. 4.1.2, residual ``z_s = (x_s; y_s)``) with named
+hook points (:meth:`ReparameterizedInduction.hook_names`); otherwise the short form below.
 """
 
 from __future__ import annotations
@@ -93,7 +95,75 @@ class ReparameterizedInduction(nn.Module):
 
     def forward(self, X):
         """``(B, 2 d)`` outputs for sequences ``X`` ``(B, L, d)``."""
+        if self._hooks is not None:
+            return self._hooked(X, self._hooks)[0]
         return self._heads(X, self.previous_token(X))[2]
+
+    _hooks = None  # a HookSet while one is attached (skloop.induction._hooks.attached)
+
+    def hook_names(self) -> list:
+        """Names of the hook points (those of :class:`InductionTransformer` where the concept
+        exists: layer 1 has no queries or keys, ``W_Q = W_K = 0``; ``W_O = I``, so no ``z``)."""
+        return ["hook_embed",
+                *(f"blocks.0.attn.hook_{n}" for n in ("attn_scores", "pattern", "v", "result")),
+                "blocks.0.hook_attn_out", "blocks.0.hook_resid_post",
+                *(f"blocks.1.attn.hook_{n}" for n in ("q", "k", "v", "attn_scores", "pattern",
+                                                      "result")),
+                "blocks.1.hook_attn_out", "blocks.1.hook_resid_post"]
+
+    def _hooked(self, X, hooks):
+        """The forward pass as a two-layer transformer with residual width ``2 d``, through
+        the hook points. Layer 2 reads the last query only (``Q = 1``): head 0 is the RPE head
+        (``W_Q = W_K = 0``, value ``(g y_s; 0)``), head 1 the dot-product head (``q = W_Q x_L``,
+        ``k_s = W_K y_s``, value ``(0; h x_s)``), keys ``s = 2..L−1``, no residual.
+
+        Returns
+        -------
+        output : Tensor (B, 2 d)
+        hidden : list of Tensor (B, L, d)
+            ``x`` and ``y`` as read by layer 2.
+        attention : list of Tensor
+            ``(B, 1, L, L)`` and ``(B, 2, 1, L)``, as :meth:`run`.
+        """
+        B, L, d = X.shape
+        zeros = torch.zeros_like(X)
+        Z = hooks("hook_embed", torch.cat([X, zeros], dim=-1))  # (B, L, 2d): X⁽⁰⁾ = (x; 0)
+        lag = (torch.arange(L)[:, None] - torch.arange(L)[None, :]).to(X)  # i − j
+        mask = attention_mask(L, "strict").to(X.device)
+        if self.oracle_first_layer:  # p̃ = ∞: only the previous token is admissible
+            scores = torch.zeros_like(lag).masked_fill(lag != 1, _MASKED)
+        else:
+            scores = (-self.p_tilde * (lag - 1)).masked_fill(~mask, _MASKED)
+
+        def per_sequence(name, value):  # (L, L), the same for every sequence: one copy per
+            if not hooks.wants(name):  # sequence only for a hook function
+                return value
+            return hooks(name, value.expand(B, 1, L, L).clone())
+
+        scores = per_sequence("blocks.0.attn.hook_attn_scores", scores)
+        pattern = per_sequence("blocks.0.attn.hook_pattern",
+                               torch.softmax(scores, dim=-1) * mask.any(-1, keepdim=True))
+        v = hooks("blocks.0.attn.hook_v", torch.cat([zeros, Z[..., :d]], dim=-1)[:, None])
+        result = hooks("blocks.0.attn.hook_result", pattern @ v)  # (B, 1, L, 2d)
+        Z = Z + hooks("blocks.0.hook_attn_out", result.sum(dim=1))
+        Z = hooks("blocks.0.hook_resid_post", Z)
+        x, y = Z[..., :d], Z[..., d:]
+        W_Q, W_K = (w.reshape(1, 1) if w.ndim == 0 else w for w in (self.w_Q, self.w_K))
+        q = torch.stack([zeros[:, -1:], x[:, -1:] @ W_Q.T], dim=1)  # (B, 2, 1, d)
+        k = torch.stack([zeros, y @ W_K.T], dim=1)  # (B, 2, L, d)
+        v = torch.stack([torch.cat([self.g * y, zeros], -1), torch.cat([zeros, self.h * x], -1)],
+                        dim=1)  # (B, 2, L, 2d)
+        q, k, v = (hooks(f"blocks.1.attn.hook_{name}", t) for name, t in
+                   (("q", q), ("k", k), ("v", v)))
+        distance = lag[-1] - 1  # L − 2 − j: the RPE head's φ(L−1−j; p) = −p (L − 2 − j)
+        bias = torch.stack([-self.p * distance, torch.zeros_like(distance)])[None, :, None]
+        keys = (torch.arange(L, device=X.device) >= 1) & (torch.arange(L, device=X.device) < L - 1)
+        scores = (q @ k.transpose(-1, -2) + bias).masked_fill(~keys, _MASKED)  # (B, 2, 1, L)
+        scores = hooks("blocks.1.attn.hook_attn_scores", scores)
+        pattern2 = hooks("blocks.1.attn.hook_pattern", torch.softmax(scores, dim=-1))
+        result = hooks("blocks.1.attn.hook_result", pattern2 @ v)  # (B, 2, 1, 2d)
+        out = hooks("blocks.1.hook_resid_post", hooks("blocks.1.hook_attn_out", result.sum(1)))
+        return out[:, 0], [x, y], [pattern.expand(B, 1, L, L), pattern2]
 
     def run(self, X):
         """Hidden states and attention weights, as :meth:`InductionTransformer.run`.
@@ -107,6 +177,8 @@ class ReparameterizedInduction(nn.Module):
             RPE head and the dot-product head, from the last position (the only query the
             model reads), zero on keys outside ``s = 2..L−1``.
         """
+        if self._hooks is not None:
+            return self._hooked(X, self._hooks)[1:]
         B, L, _ = X.shape
         y = self.previous_token(X)
         rpe, dot, _ = self._heads(X, y)
@@ -117,6 +189,7 @@ class ReparameterizedInduction(nn.Module):
         return [X, y], [layer1, layer2]
 
     n_layers = 2
+    head_counts = (1, 2)  # the previous-token head; the RPE and the dot-product heads
 
     def values_per_sequence(self, seq_len: int) -> int:
         """Values a forward pass holds per sequence (layer-1 weights, ``y``, scores), for
