@@ -10,11 +10,12 @@ prediction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ._core.data import MatrixBatch, check_matrix_batch, preprocess_points
+from ._core.numerics import scale_exponents
 
 __all__ = [
     "LeadingSubspace",
@@ -39,11 +40,15 @@ class LeadingSubspace:
     multiplicity : ndarray of shape (n_matrices,)
         Dimension ``r`` of the top eigenspace: the number of eigenvalues within
         ``rtol * λ_1`` of ``λ_1``.
+    ratio : ndarray of shape (n_matrices,) or None
+        ``λ_{r+1} / λ_1`` computed before the eigenvalues were scaled back (exact even where
+        they are not representable); ``None`` computes it from ``eigenvalues``.
     """
 
     eigenvalues: np.ndarray
     eigenvectors: np.ndarray
     multiplicity: np.ndarray
+    ratio: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def in_subspace(self) -> np.ndarray:
@@ -60,14 +65,27 @@ class LeadingSubspace:
     @property
     def eigengap_ratio(self) -> np.ndarray:
         """``λ_{r+1} / λ_1`` per matrix: the power method's per-step contraction factor."""
+        if self.ratio is not None:
+            return self.ratio
         idx = np.minimum(self.multiplicity, self.eigenvalues.shape[1] - 1)
         below = np.take_along_axis(self.eigenvalues, idx[:, None], axis=1)[:, 0]
         below = np.where(self.multiplicity < self.eigenvalues.shape[1], below, 0.0)
         return below / self.eigenvalues[:, 0]
 
 
+def _scaled_second_moment(batch: MatrixBatch) -> tuple[np.ndarray, np.ndarray]:
+    """``Σ / 4**k`` formed from ``A / 2**k`` (``k`` of :func:`~skloop._core.data.scale_exponents`,
+    0 for ordinary values): no product under- or overflows. Returns it and ``k``."""
+    k = scale_exponents(batch.data, axis=(1, 2))
+    data = np.ldexp(batch.data, -k) if k.any() else batch.data
+    return np.swapaxes(data, 1, 2) @ data / batch.n_points[:, None, None], k[:, 0, 0]
+
+
 def second_moment(batch: MatrixBatch) -> np.ndarray:
     """Uncentered second moments ``Σ = AᵀA / n`` of a validated batch, ``(n_matrices, d, d)``.
+
+    Formed after scaling extreme matrices by a power of two, so that entries are exact to
+    rounding wherever ``Σ`` itself is representable (infinite or zero only beyond float64).
 
     Parameters
     ----------
@@ -78,8 +96,11 @@ def second_moment(batch: MatrixBatch) -> np.ndarray:
     -------
     sigma : ndarray of shape (n_matrices, n_features, n_features)
     """
-    data = batch.data
-    return np.swapaxes(data, 1, 2) @ data / batch.n_points[:, None, None]
+    sigma, k = _scaled_second_moment(batch)
+    if not k.any():
+        return sigma
+    with np.errstate(over="ignore"):
+        return np.ldexp(sigma, 2 * k[:, None, None])
 
 
 def leading_subspace(X, *, center=False, normalize_points=True, rtol=1e-8) -> LeadingSubspace:
@@ -116,23 +137,42 @@ def leading_subspace(X, *, center=False, normalize_points=True, rtol=1e-8) -> Le
 
 
 def subspace_of_batch(batch: MatrixBatch, *, rtol=1e-8) -> LeadingSubspace:
-    """:func:`leading_subspace` of an already validated and preprocessed batch."""
-    eigenvalues, eigenvectors = np.linalg.eigh(second_moment(batch))
+    """:func:`leading_subspace` of an already validated and preprocessed batch.
+
+    The eigendecomposition is that of ``Σ / 4**k`` (see :func:`second_moment`): eigenvectors
+    and multiplicities are exact for any finite batch; eigenvalues are scaled back, and are
+    infinite or zero only where ``Σ``'s are beyond float64.
+    """
+    sigma, k = _scaled_second_moment(batch)
+    try:
+        eigenvalues, eigenvectors = np.linalg.eigh(sigma)
+    except np.linalg.LinAlgError as exc:
+        raise ValueError(f"The eigendecomposition of Σ did not converge: {exc}") from None
     eigenvalues, eigenvectors = eigenvalues[:, ::-1], eigenvectors[:, :, ::-1]
     top = eigenvalues[:, :1]
     multiplicity = np.sum(top - eigenvalues <= rtol * np.abs(top), axis=1)
+    # λ_{r+1} / λ_1 from the scaled eigenvalues: exact even where the scaled-back ones are not.
+    below = np.take_along_axis(eigenvalues, np.minimum(multiplicity, sigma.shape[1] - 1)[:, None],
+                               axis=1)[:, 0]
+    ratio = np.where(multiplicity < sigma.shape[1], below, 0.0) / eigenvalues[:, 0]
+    if k.any():
+        with np.errstate(over="ignore"):
+            eigenvalues = np.ldexp(eigenvalues, 2 * k[:, None])
     return LeadingSubspace(
         eigenvalues=np.ascontiguousarray(eigenvalues),
         eigenvectors=np.ascontiguousarray(eigenvectors),
         multiplicity=multiplicity,
+        ratio=ratio,
     )
 
 
 def _split_norms(X, components, **subspace_kwargs):
-    """Norms of the parts of each component inside and outside the top eigenspace.
+    """Norms of the parts of each component inside and outside the top eigenspace, both
+    divided by ``2**k`` (``k`` per matrix, 0 for ordinary components), and ``k``.
 
     The outside part is read from the coefficients on the orthonormal complement basis, so it
-    is exact even for tiny angles (no ``||y||² - ||P y||²`` cancellation).
+    is exact even for tiny angles (no ``||y||² - ||P y||²`` cancellation); extreme components
+    are scaled by a power of two first, so that no square under- or overflows.
     """
     subspace = X if isinstance(X, LeadingSubspace) else leading_subspace(X, **subspace_kwargs)
     y = np.asarray(components, dtype=np.float64)
@@ -142,10 +182,15 @@ def _split_norms(X, components, **subspace_kwargs):
             f"components must have shape (n_matrices, n_features) = {(n_matrices, n_features)}; "
             f"got {y.shape}."
         )
+    if not np.all(np.isfinite(y)):
+        raise ValueError("components hold NaN or infinity; a metric needs finite vectors.")
+    k = scale_exponents(y, axis=1)
+    if k.any():
+        y = np.ldexp(y, -k)
     coefficients = np.einsum("mij,mi->mj", subspace.eigenvectors, y)
     inside = np.where(subspace.in_subspace, coefficients, 0.0)
     outside = np.where(subspace.in_subspace, 0.0, coefficients)
-    return np.linalg.norm(inside, axis=1), np.linalg.norm(outside, axis=1)
+    return np.linalg.norm(inside, axis=1), np.linalg.norm(outside, axis=1), k[:, 0]
 
 
 def subspace_distance(X, components, **subspace_kwargs) -> np.ndarray:
@@ -166,7 +211,9 @@ def subspace_distance(X, components, **subspace_kwargs) -> np.ndarray:
     -------
     distance : ndarray of shape (n_matrices,)
     """
-    return _split_norms(X, components, **subspace_kwargs)[1]
+    _, outside, k = _split_norms(X, components, **subspace_kwargs)
+    with np.errstate(over="ignore"):
+        return np.ldexp(outside, k)
 
 
 def angular_error(X, components, **subspace_kwargs) -> np.ndarray:
@@ -202,7 +249,7 @@ def angular_error(X, components, **subspace_kwargs) -> np.ndarray:
     >>> angular_error(X, [[1.0, 1.0]]).round(6)
     array([45.])
     """
-    inside, outside = _split_norms(X, components, **subspace_kwargs)
+    inside, outside, _ = _split_norms(X, components, **subspace_kwargs)
     zero = (inside == 0) & (outside == 0)
     return np.where(zero, 90.0, np.degrees(np.arctan2(outside, inside)))
 
@@ -227,6 +274,6 @@ def principal_cos2(X, components, **subspace_kwargs) -> np.ndarray:
     -------
     cos2 : ndarray of shape (n_matrices,)
     """
-    inside, outside = _split_norms(X, components, **subspace_kwargs)
+    inside, outside, _ = _split_norms(X, components, **subspace_kwargs)
     total = inside**2 + outside**2
     return np.divide(inside**2, total, out=np.zeros_like(total), where=total > 0)

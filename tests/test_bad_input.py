@@ -1,8 +1,12 @@
 """Every bad input raises a clear ValueError/TypeError naming the problem, for every estimator,
 and a failed call never changes what a fitted model predicts."""
 
+import datetime
+
 import numpy as np
 import pytest
+import scipy.sparse
+import torch
 
 from skloop import ExactPCA, InductionHeadRegressor, LoopedTransformerPCA, PowerIterationPCA
 from skloop.datasets import make_induction_head_task, make_sphere_matrices
@@ -43,6 +47,32 @@ def _common(good):
         ("ragged 1-D member", [np.ones((4, d)), np.ones(d)], ValueError, r"X\[1\] must be"),
         ("ragged nan member", [np.ones((4, d)), np.full((5, d), np.nan)], ValueError, "NaN"),
         ("wrong feature count", np.ones((2, L, d + 2)), ValueError, "features"),
+        # What numpy would misread or fails on with a raw message.
+        ("list of sparse", [scipy.sparse.csr_matrix(m) for m in good], TypeError,
+         r"X\[0\] is a scipy sparse csr_matrix.*toarray"),
+        ("sparse", scipy.sparse.csr_array(good[0]), TypeError, r"sparse csr_array.*X.toarray\(\)"),
+        ("tensor requiring grad", torch.tensor(good, requires_grad=True), TypeError,
+         r"requires grad; pass X.detach\(\)"),
+        ("tensors requiring grad", [torch.tensor(m, requires_grad=True) for m in good],
+         TypeError, r"X\[0\] is a torch tensor that requires grad"),
+        ("ragged rows", [good[0].tolist(), good[1].tolist()[:-1] + [[1.0] * (d - 1)]],
+         ValueError, rf"X\[1\] has rows of different lengths \(rows of \[{d - 1}, {d}\] values\)"),
+        ("empty member", [good[0], good[1][:0], good[2]], ValueError,
+         rf"X\[1\] has 0 points \(shape \(0, {d}\)\)"),
+        ("featureless member", [good[0], good[1][:, :0]], ValueError, r"X\[1\] has 0 features"),
+        ("datetime64", np.zeros(good.shape, dtype="datetime64[s]"), TypeError,
+         r"datetimes \(datetime64\[s\]\).*convert"),
+        ("timedelta64", np.zeros(good.shape, dtype="timedelta64[s]"), TypeError, "time spans"),
+        ("python datetimes", _edit(good.astype(object), (0, 0, 0), datetime.datetime(2020, 1, 1)),
+         TypeError, r"datetimes \(datetime\)"),
+        ("None value", _edit(good.astype(object), (0, 1, 0), None), ValueError,
+         r"missing values \(None\)"),
+        ("masked", np.ma.masked_greater(good, 0.5), ValueError, r"masked array with \d+ masked"),
+        ("None member", [good[0], None], TypeError, r"X\[1\] must be a 2-D matrix.*NoneType"),
+        ("iterator", iter(good), TypeError, r"iterator \(\w+\); pass a list"),
+        ("huge Python int", _edit(good.astype(object), (0, 0, 0), 10**400), ValueError,
+         "too large for float64"),
+        ("numeric strings", _edit(good.astype(object), (0, 0, 0), "1.5"), TypeError, "strings"),
     ]
 
 
@@ -77,6 +107,19 @@ def test_bad_x_at_fit_and_predict_leaves_the_model_intact(estimator, good, y, ba
     with pytest.raises(error, match=message):
         fitted.predict(X)
     np.testing.assert_array_equal(fitted.predict(good), before)
+
+
+def test_pandas_frames_with_missing_values_name_them():
+    pd = pytest.importorskip("pandas")
+    frames = [pd.DataFrame(m).astype("Float64") for m in MATRICES]
+    frames[2].iloc[1, 0] = pd.NA
+    for estimator in PCA_ESTIMATORS[:2]:
+        with pytest.raises(ValueError, match=r"X\[2\] holds missing values \(pd.NA\)"):
+            estimator.fit(frames)
+    dates = [pd.DataFrame({"t": pd.date_range("2020", periods=8), "x": m[:, 0]}) for m in MATRICES]
+    with pytest.raises(TypeError, match=r"X\[0\] holds datetimes \(Timestamp\)"):
+        ExactPCA().fit(dates)
+    assert ExactPCA().fit([pd.DataFrame(m) for m in MATRICES]).predict(MATRICES).shape == (6, 3)
 
 
 def test_at_least_twenty_bad_inputs_per_estimator():
@@ -114,14 +157,14 @@ def test_training_needs_as_many_points_as_features():
     assert model.predict(few).shape == (10, 5)
 
 
-def test_huge_values_normalize_or_raise():
+def test_huge_values_are_exact_or_raise():
     huge = MATRICES * 1e300
-    np.testing.assert_allclose(ExactPCA().fit(huge).predict(huge),
-                               ExactPCA().fit(MATRICES).predict(MATRICES), atol=1e-12)
-    for estimator in (ExactPCA(normalize_points=False),
-                      LoopedTransformerPCA(normalize_points=False, max_epochs=1)):
-        with pytest.raises(ValueError, match="overflows"):
-            estimator.fit(huge)
+    expected = ExactPCA().fit(MATRICES).predict(MATRICES)
+    for estimator in (ExactPCA(), ExactPCA(normalize_points=False)):  # scaled internally
+        np.testing.assert_allclose(estimator.fit(huge).predict(huge), expected, atol=1e-12)
+    # The looped model computes on the raw points in its dtype: their XᵀX must fit it.
+    with pytest.raises(ValueError, match="overflows torch.float32, the model's dtype"):
+        LoopedTransformerPCA(normalize_points=False, max_epochs=1).fit(huge)
 
 
 def test_large_inputs_never_give_silent_nan():

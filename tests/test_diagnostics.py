@@ -37,7 +37,8 @@ def trained(task1):
 
 @pytest.fixture(scope="module")
 def hand_set(task1):
-    model = LoopedTransformerPCA(max_epochs=1, dtype="float64", random_state=3).fit(task1[:64])
+    model = LoopedTransformerPCA(objective="end_to_end", n_loops=3, max_epochs=1,
+                                 dtype="float64", random_state=3).fit(task1[:64])
     return model.with_weights(*(w.numpy() for w in power_method_weights(D, 2.0, 1.5)))
 
 

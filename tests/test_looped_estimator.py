@@ -47,7 +47,8 @@ def _inactive_mass(model):
 def test_power_method_weights_predict_exactly_the_shifted_power_iteration(normalization):
     X = make_spectrum_matrices(300, n_points=16, n_features=D, random_state=3)
     model = LoopedTransformerPCA(n_loops=4, normalization=normalization, max_epochs=1,
-                                 dtype="float64", random_state=7).fit(X)
+                                 objective="end_to_end", dtype="float64",
+                                 random_state=7).fit(X)
     rho = 2.5
     model = model.with_weights(*(w.numpy() for w in power_method_weights(D, 1.25, 2.0)))
     assert model.rho_ == pytest.approx(rho)

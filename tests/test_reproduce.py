@@ -18,13 +18,14 @@ TINY = Sizes(8, 16, 256, 64, 3, "auto", label="test")
     (ood, {"ood_mean_error.png"}),
 ])
 def test_reproduction_writes_figures_and_report(module, figures, tmp_path):
-    text = module.run(tmp_path, sizes=TINY, seed=0)
+    text = module.run(tmp_path, sizes=TINY, seed=0, device="cpu")
     written = {p.name for p in tmp_path.iterdir()}
     assert figures <= written
     assert "report.md" in written
     assert (tmp_path / "report.md").read_text() == text
     assert "Mode: test (d=8, n=16" in text
     assert "uncentered" in text.lower() or "Uncentered" in text
+    assert "median" in text  # the statistic over test matrices is named
 
 
 def test_induction_heads_reproduction_follows_epochs(tmp_path, monkeypatch, capsys):
@@ -73,9 +74,12 @@ def test_induction_heads_sizes():
 
 
 def test_cli_reproduce_ood(tmp_path, capsys):
-    assert main(["reproduce", "ood", "--epochs", "1", "--out", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    assert "sklearn PCA loop (centered)" in out and "ExactPCA" in out
+    assert main(["reproduce", "ood", "--epochs", "1", "--out", str(tmp_path),
+                 "--device", "cpu"]) == 0
+    captured = capsys.readouterr()
+    assert "sklearn PCA loop (centered)" in captured.out and "ExactPCA" in captured.out
+    assert "| mean error (°) | median error (°) | p90 error (°) |" in captured.out
+    assert "Trained on Task 1, evaluated with 20 loops" in captured.err  # default: progress
     assert (tmp_path / "ood_mean_error.png").exists()
 
 

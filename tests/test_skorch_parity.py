@@ -93,7 +93,7 @@ def test_a_split_holds_out_whole_matrices_and_records_validation_metrics():
 def test_early_stopping_and_checkpoint_restore_the_best_epoch(tmp_path):
     snapshots = WeightSnapshots()
     model = LoopedTransformerPCA(
-        train_split=0.3, max_epochs=60, lr=8.0,
+        objective="end_to_end", n_loops=3, train_split=0.3, max_epochs=60, lr=8.0,
         callbacks=[snapshots, EarlyStopping(patience=3, threshold=0),
                    Checkpoint(dirname=str(tmp_path), load_best=True)],
         random_state=0,
@@ -126,7 +126,8 @@ def test_lr_scheduler_and_epoch_scoring_work_with_their_defaults():
     assert 0 < looped.history_[-1, "valid_cos2"] <= 1
     # The PCA nets take scoring callables (net, X, y); y holds the subspace projectors.
     seen = []
-    LoopedTransformerPCA(max_epochs=1, train_split=0.2, random_state=0, callbacks=[
+    LoopedTransformerPCA(objective="end_to_end", n_loops=3, max_epochs=1, train_split=0.2,
+                         random_state=0, callbacks=[
         EpochScoring(lambda net, X_valid, y_valid: seen.append(y_valid.shape) or 0.0,
                      name="custom")]).fit(X)
     assert seen == [(60, 4, 4)]

@@ -12,8 +12,14 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .._core.data import MatrixBatch, check_matrix_batch, check_n_features, preprocess_points
-from .._core.estimator import AtomicFitMixin, random_state_for, seed_from
+from .._core.data import (
+    MatrixBatch,
+    check_matrix_batch,
+    check_model_range,
+    check_n_features,
+    preprocess_points,
+)
+from .._core.estimator import AtomicFitMixin, TorchEstimatorMixin, random_state_for, seed_from
 from .._core.params import Integral, Number
 from .._core.persistence import PersistenceMixin
 from ..metrics import principal_cos2, subspace_of_batch
@@ -62,7 +68,13 @@ class BaseMatrixPCA(MatrixBatchMixin, ClassNamePrefixFeaturesOutMixin, AtomicFit
             self.n_features_in_ = batch.n_features
         elif self._fixed_n_features():
             check_n_features(batch, self.n_features_in_, type(self).__name__)
-        return preprocess_points(batch, center=self.center, normalize_points=self.normalize_points)
+        batch = preprocess_points(batch, center=self.center,
+                                  normalize_points=self.normalize_points)
+        if not self.normalize_points and isinstance(self, TorchEstimatorMixin):
+            # Raw points go into a torch model: they must fit its dtype (the exact baselines
+            # scale internally and take any finite value).
+            check_model_range(batch, self._dtype() if reset else self._module_dtype())
+        return batch
 
     @property
     def _n_features_out(self) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from sklearn.utils._param_validation import StrOptions
 
@@ -159,5 +160,13 @@ class PowerIterationPCA(BaseMatrixPCA):
         V = random_query_vectors(self._query_rng(), batch.n_matrices, batch.n_features,
                                  self.n_components)
         shift = None if self.shift is None else float(self.shift)
-        V = power_iteration(X, n_points, torch.from_numpy(V), self.n_iter, shift, self.method)
-        return V.numpy()
+        V = power_iteration(X, n_points, torch.from_numpy(V), self.n_iter, shift,
+                            self.method).numpy()
+        zero = ~np.any(V != 0, axis=1).all(axis=1)
+        if zero.any():  # Σv = 0: the starting vector is orthogonal to the range of Σ
+            raise FloatingPointError(
+                f"The power iteration reached the zero vector for {int(zero.sum())} matrix(es) "
+                f"(first: {int(np.argmax(zero))}): the starting vector is orthogonal to every "
+                "direction of the data. Use another random_state."
+            )
+        return V

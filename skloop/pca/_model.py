@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._linalg import last
+from ._linalg import last, unit_vectors
 
 __all__ = ["LoopedLinearAttention", "initial_weights", "power_method_weights", "embed"]
 
@@ -138,8 +138,8 @@ class LoopedLinearAttention(nn.Module):
         mixing = W_kq.T @ gram @ W_pv.T  # (B, 2d, 2d)
         T = T + (T @ mixing) / n_points[:, None, None]
         if self.normalization == "rms":
-            # The clamp keeps zero padding tokens at zero instead of 0/0.
-            T = T / T.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+            # Exact for tokens of any finite norm; zero padding tokens stay zero.
+            T = unit_vectors(T)
         return T
 
     def forward(self, X, n_points, v, n_loops=None):
@@ -210,7 +210,7 @@ class LoopedLinearAttention(nn.Module):
 
     def _normalize(self, token):
         if self.normalization == "rms":
-            return token / token.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+            return unit_vectors(token)
         return token
 
     def _iterate_general(self, X, n_points, v, n_loops, orthogonal_to):
@@ -235,9 +235,9 @@ class LoopedLinearAttention(nn.Module):
         n = n_points.to(X.dtype)[:, None]
         points = [X]  # the data tokens at loop 1 ...
         if self.normalization == "rms":
-            norms = X.norm(dim=-1, keepdim=True)
-            if not torch.all((norms == 0) | ((norms - 1).abs() <= 4 * torch.finfo(X.dtype).eps)):
-                points.append(X / norms.clamp_min(1e-12))  # ... and after LN rescaled them
+            close = (X.norm(dim=-1) - 1).abs() <= 4 * torch.finfo(X.dtype).eps
+            if not torch.all(close | (X == 0).all(dim=-1)):  # (zero rows: padding)
+                points.append(unit_vectors(X))  # ... and after LN rescaled them
         if folded:
             # q ← q + W_pv[21] Σ W_kq[12] q: the shared d × d factors as flat products
             # (contiguous copies: BLAS is ~3× slower on strided views) around one batched

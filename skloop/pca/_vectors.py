@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._core.numerics import unit_vectors
+
 __all__ = ["flip_signs", "orthogonal_to", "random_query_vectors"]
 
 
@@ -53,5 +55,5 @@ def orthogonal_to(vectors: np.ndarray, found: list) -> np.ndarray:
     for c in found:
         vectors = vectors - np.sum(vectors * c, axis=1, keepdims=True) * c
     if found:
-        vectors = vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(1e-300)
+        vectors = unit_vectors(vectors, axis=1)  # exact at any scale; zero stays zero
     return vectors

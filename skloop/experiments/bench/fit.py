@@ -16,9 +16,9 @@ import time
 import torch
 
 from skloop import InductionHeadRegressor, LoopedTransformerPCA
+from skloop.cli import benchmark_parser
 from skloop.datasets import make_induction_head_task, make_sphere_matrices
 from skloop.experiments._report import markdown_table
-from skloop.experiments.bench._common import benchmark_parser
 from skloop.induction._model import InductionTransformer, initialize_weights
 from skloop.pca._model import LoopedLinearAttention
 from skloop.pca._objectives import layerwise_loss, one_step_target
@@ -93,13 +93,12 @@ def timed(fn):
 
 
 def main(argv=None):
-    """Run the benchmark with command-line arguments ``argv`` and print its tables."""
-    parser = benchmark_parser(__doc__, quick="fewer epochs", device="torch device of both sides",
-                              dtype="LoopedTransformerPCA dtype, both sides")
-    parser.add_argument("--compile", action="store_true",
-                        help="also time LoopedTransformerPCA(compile=True) against the "
-                        "hand-written loop under torch.compile")
-    args = parser.parse_args(argv)
+    """Parse the command-line arguments ``argv`` (``skloop bench fit --help``) and run."""
+    run(benchmark_parser("fit").parse_args(argv))
+
+
+def run(args):
+    """Run the benchmark with parsed arguments and print its tables."""
     device, dtype = args.device, getattr(torch, args.dtype)
     torch.set_num_threads(1)
     epochs = 2 if args.quick else 5

@@ -22,9 +22,9 @@ from sklearn.decomposition import PCA, TruncatedSVD
 
 from skloop import LoopedTransformerPCA, PowerIterationPCA
 from skloop._core.skorch import DTYPES
+from skloop.cli import benchmark_parser
 from skloop.datasets import make_sphere_matrices
 from skloop.experiments._report import markdown_table
-from skloop.experiments.bench._common import benchmark_parser
 from skloop.pca import power_method_weights
 from skloop.pca._linalg import last, power_iteration, top_eigenvectors
 
@@ -96,11 +96,12 @@ def time_configuration(N, n, d, k, device, repeats, sync, dtype="float32"):
 
 
 def main(argv=None):
-    """Run the benchmark with command-line arguments ``argv`` and print its tables."""
-    parser = benchmark_parser(__doc__, quick="three configurations",
-                              device="torch device of the torch methods",
-                              dtype="dtype of the torch methods and of LoopedTransformerPCA")
-    args = parser.parse_args(argv)
+    """Parse the command-line arguments ``argv`` (``skloop bench predict --help``) and run."""
+    run(benchmark_parser("predict").parse_args(argv))
+
+
+def run(args):
+    """Run the benchmark with parsed arguments and print its tables."""
     device = torch.device(args.device)
 
     def sync():

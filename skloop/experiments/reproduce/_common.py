@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -46,15 +47,18 @@ class Report:
     """Collects markdown sections and PNG figures in an output folder.
 
     ``sizes`` is the run's :class:`Sizes` or, with ``mode`` given, any sizes with a ``label``.
+    With ``progress``, a line per finished table goes to stderr (the CLI's default verbosity).
     """
 
-    def __init__(self, out_dir, title: str, sizes, seed: int, mode: str | None = None):
+    def __init__(self, out_dir, title: str, sizes, seed: int, mode: str | None = None,
+                 progress: bool = False):
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.title = title
         self.sizes = sizes
         self.seed = seed
         self.mode = mode
+        self.progress = progress
         self.sections: list[str] = []
         self.figures: list[Path] = []
         self.start = time.perf_counter()
@@ -64,14 +68,19 @@ class Report:
         text = f"### {heading}\n\n{note + chr(10) + chr(10) if note else ''}"
         text += markdown_table(list(headers), [list(r) for r in rows])
         self.sections.append(text)
+        if self.progress:
+            print(f"[{time.perf_counter() - self.start:5.0f} s] {heading}", file=sys.stderr,
+                  flush=True)
         return text
 
-    def save(self, figure, name: str) -> Path:
-        """Write a matplotlib figure as ``name.png`` and close it."""
+    def save(self, figure, name: str, tight: bool = True) -> Path:
+        """Write a matplotlib figure as ``name.png`` and close it (``tight``: lay it out
+        first; figures that placed their legend outside did so already)."""
         import matplotlib.pyplot as plt
 
         path = self.out_dir / f"{name}.png"
-        figure.tight_layout()
+        if tight:
+            figure.tight_layout()
         figure.savefig(path, dpi=110)
         plt.close(figure)
         self.figures.append(path)

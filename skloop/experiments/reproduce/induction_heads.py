@@ -99,21 +99,24 @@ def sizes_for(full: bool, epochs: int | None = None) -> InductionSizes:
     )
 
 
-def _online(tokens: str, seq_len: int, epochs: int, lr: float, seed: int, verbose: int):
+def _online(tokens: str, seq_len: int, epochs: int, lr: float, seed: int, settings: dict):
     sampler = InductionTaskSampler("mixed", seq_len=seq_len, alpha=1.0, w_star=0.49,
                                    tokens=tokens)
     X_eval, y_eval = sampler(20000, random_state=seed + 1)
     return InductionDynamicsRegressor(
         training="layerwise", optimizer="sgd", lr=lr,
         batch_size=1000, sampler=sampler, steps_per_epoch=100, max_epochs=epochs,
-        random_state=seed, verbose=verbose,
+        random_state=seed, **settings,
     ).fit(X_eval, y_eval)
 
 
 def _dynamics_figure(report: Report, models: dict):
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(len(models), 2, figsize=(12, 4 * len(models)), squeeze=False)
+    from .._plots import mark_phases
+
+    figure, axes = plt.subplots(len(models), 2, figsize=(13, 4.2 * len(models)),
+                                squeeze=False)
     rows = []
     for (loss_ax, param_ax), (name, model) in zip(axes, models.items(), strict=True):
         history = [model.stage_starts_[2]] + [r for r in model.history_ if r["stage"] == 2]
@@ -123,20 +126,20 @@ def _dynamics_figure(report: Report, models: dict):
         for key in ("g", "p", "w_K", "h"):
             param_ax.plot(t, [r[key] for r in history], label=key if key != "w_K"
                           else "w_K = w_Q")
-        for key in ("T_I", "T_half", "T_III"):
-            value = model.phases_[key]
-            for ax in (loss_ax, param_ax):
-                ax.axvline(value, color="grey", ls=":", lw=0.8)
-            loss_ax.text(value, loss_ax.get_ylim()[1], key, fontsize="x-small", ha="center",
-                         va="bottom")
-        loss_ax.set_title(f"{name}: losses (Stage II)", fontsize="small")
-        param_ax.set_title(f"{name}: parameters", fontsize="small")
+        mark_phases([param_ax, loss_ax], model.phases_)
+        loss_ax.set_title(f"{name} tokens: losses (Stage II)", fontsize="small")
+        param_ax.set_title(f"{name} tokens: parameters", fontsize="small")
+        loss_ax.set_ylabel("loss ½E‖f − y‖² (20 000 evaluation sequences)")
+        param_ax.set_ylabel("parameter value")
         for ax in (loss_ax, param_ax):
             ax.set_xlabel("gradient-flow time t = lr × iterations")
-            ax.legend(fontsize="x-small")
+        loss_ax.legend(fontsize="x-small", loc="upper right")
+        param_ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
         rows.append([name, *(model.phases_[k] for k in PHASES)])
         final = history[-1]
         rows[-1] += [final["g"], final["p"], final["w_K"], final["h"], final["IH2"]]
+    figure.suptitle("Figs 3 and 9: the four phases of online SGD on the 6-parameter model",
+                    fontsize="medium")
     report.save(figure, "fig3_fig9_four_phases")
     report.table(
         "Fig 3 / Fig 9: four phases of online SGD (α* = 1, w* = 0.49, σ_init = 0.01, L = 40)",
@@ -150,6 +153,7 @@ def _dynamics_figure(report: Report, models: dict):
 
 def _scaling(report: Report):
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     configs = {
         "L = 20": dict(seq_len=20), "L = 40": dict(), "L = 80": dict(seq_len=80),
@@ -178,25 +182,32 @@ def _scaling(report: Report):
     ax_L.loglog(lengths, [half[f"L = {n}"] for n in lengths], "o-", label="ODE T_half")
     ax_L.loglog(lengths, [plateau_time_theory(n) for n in lengths], "k--", label="theory")
     ax_L.set_xlabel("sequence length L")
+    ax_L.set_xticks(lengths, [str(n) for n in lengths])  # no overlapping minor labels
+    ax_L.xaxis.set_minor_formatter(NullFormatter())
     sigmas = [0.1, 0.01, 0.001, 1e-4]
     names = ["σ = 0.1", "L = 40", "σ = 0.001", "σ = 1e-4"]
     ax_s.semilogx(sigmas, [half[n] for n in names], "o-", label="ODE T_half")
     ax_s.semilogx(sigmas, [plateau_time_theory(40, init_scale=s) for s in sigmas], "k--",
                   label="theory")
-    ax_s.set_xlabel("σ_init")
+    ax_s.set_xlabel("σ_init (initial scale of the parameters)")
+    ax_L.set_title("plateau length vs sequence length", fontsize="small")
+    ax_s.set_title("plateau length vs initial scale", fontsize="small")
     for ax in (ax_L, ax_s):
-        ax.set_ylabel("plateau time")
+        ax.set_ylabel("T_half (gradient-flow time)")
         ax.legend(fontsize="small")
+    figure.suptitle("Plateau scaling (Thm 4.5): population ODE against ln(w*/σ)/λ",
+                    fontsize="medium")
     report.save(figure, "plateau_scaling")
 
 
-def _literal_stage_one(report: Report, epochs: int, seed: int):
+def _literal_stage_one(report: Report, epochs: int, seed: int, settings: dict):
     sampler = InductionTaskSampler("mixed", seq_len=40)
     X_eval, y_eval = sampler(5000, random_state=seed + 1)
     model = InductionDynamicsRegressor(
         training="layerwise", stage1="train",
         stage1_epochs=20, stage1_lr=5.0, optimizer="sgd", lr=0.5, batch_size=1000,
         sampler=sampler, steps_per_epoch=100, max_epochs=epochs, random_state=seed,
+        **settings,
     ).fit(X_eval, y_eval)
     p_tilde = model.net_.module_.p_tilde.item()
     report.table(
@@ -216,7 +227,7 @@ def _in_context_part(d: int, lift: str, seed: int) -> float:
                                       axis=1)))
 
 
-def _lifted(report: Report, sizes: InductionSizes, seed: int, verbose: int):
+def _lifted(report: Report, sizes: InductionSizes, seed: int, settings: dict):
     """Fig 10: the 6-parameter model lifted to d = D = 100, GD vs Adam (lr 5e-4)."""
     import matplotlib.pyplot as plt
 
@@ -233,7 +244,7 @@ def _lifted(report: Report, sizes: InductionSizes, seed: int, verbose: int):
         name: InductionDynamicsRegressor(
             training="layerwise", batch_size=batch,
             sampler=sampler, steps_per_epoch=every, max_epochs=max(1, steps // every),
-            random_state=seed, verbose=verbose, **kwargs,
+            random_state=seed, **settings, **kwargs,
         ).fit(X_eval, y_eval)
         for name, kwargs in runs.items()
     }
@@ -243,10 +254,12 @@ def _lifted(report: Report, sizes: InductionSizes, seed: int, verbose: int):
     for name, model in models.items():
         history = [model.stage_starts_[2], *model.history_]
         steps_axis = [r["iteration"] for r in history]
+        color = {"GD": "tab:blue", "Adam": "tab:red"}[name]  # colour: optimizer; style: curve
         for key, style in (("G4", "--"), ("IH2", "-")):
-            loss_ax.semilogy(steps_axis, [r[key] for r in history], style, label=f"{name} {key}")
-        for key in ("w_K", "h"):
-            param_ax.plot(steps_axis, [r[key] for r in history],
+            loss_ax.semilogy(steps_axis, [r[key] for r in history], style, color=color,
+                             label=f"{name} L_{key}")
+        for key, style in (("w_K", "-"), ("h", "--")):
+            param_ax.plot(steps_axis, [r[key] for r in history], style, color=color,
                           label=f"{name} {'‖W_K‖_F' if key == 'w_K' else key}")
         below = [r["iteration"] for r in history if r["IH2"] < 0.5 * plateau]
         final = history[-1]
@@ -254,11 +267,16 @@ def _lifted(report: Report, sizes: InductionSizes, seed: int, verbose: int):
                      below[0] if below else "never", final["w_K"], final["w_Q"], final["g"],
                      final["h"]])
     loss_ax.axhline(plateau, color="grey", ls=":", lw=0.8)
-    loss_ax.set_title("partial losses (½ E‖·‖² over the 100 outputs)", fontsize="small")
+    loss_ax.set_title("partial losses (½ E‖·‖² over the 100 outputs); dotted: GD plateau",
+                      fontsize="small")
     param_ax.set_title("parameters", fontsize="small")
+    loss_ax.set_ylabel("loss (2000 evaluation sequences)")
+    param_ax.set_ylabel("‖W_K‖_F and h")
     for ax in (loss_ax, param_ax):
         ax.set_xlabel("iterations")
         ax.legend(fontsize="x-small")
+    figure.suptitle(f"Fig 10: the 6-parameter model lifted to D = {d}, gradient descent vs "
+                    "Adam", fontsize="medium")
     report.save(figure, "fig10_gd_vs_adam")
     report.table(
         f"Fig 10: the 6-parameter model lifted to d = D = {d} (L = 40, α* = 1, w* = 0.49, "
@@ -274,13 +292,13 @@ def _lifted(report: Report, sizes: InductionSizes, seed: int, verbose: int):
     )
 
 
-def _real_text(report: Report, steps: int, seed: int, verbose: int):
+def _real_text(report: Report, steps: int, seed: int, settings: dict):
     import matplotlib.pyplot as plt
 
     text = load_text()
     eval_every = max(1, min(100, steps // 4))
     _, history = train_char_model(text, steps=steps, eval_every=eval_every, random_state=seed,
-                                  verbose=verbose)
+                                  **settings)
     keys = ("held_out_ce", "slope_norm", "qk_norm", "previous_token_attention",
             "induction_attention", "copy1_ce", "copy2_ce")
     every = max(1, len(history) // 10)
@@ -306,13 +324,19 @@ def _real_text(report: Report, steps: int, seed: int, verbose: int):
         axes[1].plot(steps_axis, values / values[0], label=f"{key} / initial")
     for key in ("previous_token_attention", "induction_attention"):
         axes[2].plot(steps_axis, [r[key] for r in history], label=key)
-    for ax in axes:
+    axes[0].set_ylabel("cross-entropy (nats per character)")
+    axes[1].set_ylabel("norm relative to step " + str(eval_every))
+    axes[2].set_ylabel("mean attention weight")
+    for ax, title in zip(axes, ("loss", "weight norms", "attention scores"), strict=True):
         ax.set_xlabel("Adam steps")
+        ax.set_title(title, fontsize="small")
         ax.legend(fontsize="x-small")
+    figure.suptitle("Fig 8 substitute: a two-layer ALiBi transformer on characters of "
+                    "CPython's documentation", fontsize="medium")
     report.save(figure, "fig8_real_text")
 
 
-def run(out_dir, *, sizes, seed=0, verbose=0) -> str:
+def run(out_dir, *, sizes, seed=0, device="auto", verbosity=0) -> str:
     """Run the dynamics experiments, write PNGs and ``report.md``; return the report.
 
     Parameters
@@ -323,8 +347,10 @@ def run(out_dir, *, sizes, seed=0, verbose=0) -> str:
         Training budgets, e.g. ``sizes_for(full, epochs)``.
     seed : int, default=0
         Seed.
-    verbose : int, default=0
-        Progress bars.
+    device : str, default="auto"
+        Torch device of every model.
+    verbosity : {0, 1, 2}, default=0
+        1: a line per finished table; 2: also skorch's per-epoch log of every training run.
 
     Returns
     -------
@@ -333,12 +359,14 @@ def run(out_dir, *, sizes, seed=0, verbose=0) -> str:
     epochs = sizes.online_epochs
     mode = (f"6-parameter model, online SGD lr {sizes.lr}, batch 1000, "
             f"{100 * epochs} Stage II steps; population ODE for the scaling")
-    report = Report(out_dir, "Induction heads: training dynamics", sizes, seed, mode=mode)
-    models = {tokens: _online(tokens, 40, epochs, sizes.lr, seed, verbose)
+    report = Report(out_dir, "Induction heads: training dynamics", sizes, seed, mode=mode,
+                    progress=verbosity >= 1)
+    settings = dict(device=device, verbose=int(verbosity >= 2))
+    models = {tokens: _online(tokens, 40, epochs, sizes.lr, seed, settings)
               for tokens in ("gaussian", "boolean")}
     _dynamics_figure(report, models)
     _scaling(report)
-    _literal_stage_one(report, sizes.literal_epochs, seed)
-    _lifted(report, sizes, seed, verbose)
-    _real_text(report, sizes.text_steps, seed, verbose)
+    _literal_stage_one(report, sizes.literal_epochs, seed, settings)
+    _lifted(report, sizes, seed, settings)
+    _real_text(report, sizes.text_steps, seed, settings)
     return report.write()

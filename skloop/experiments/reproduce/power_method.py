@@ -15,6 +15,7 @@ import numpy as np
 from ...datasets import make_spectrum_matrices, make_sphere_matrices
 from ...pca import LoopedTransformerPCA, WeightSnapshots
 from ...pca._diagnostics import no_ln_plateaus
+from .._plots import legend_outside
 from ._common import Report, Sizes, median_errors, sizes_for
 
 __all__ = ["run", "sizes_for"]
@@ -32,32 +33,58 @@ def _data(sizes: Sizes, seed: int):
     }
 
 
-def _model(sizes: Sizes, seed: int, verbose: int, **params) -> LoopedTransformerPCA:
-    # float64: the reproductions resolve errors far below float32's ~1e-3 degrees.
+def _model(sizes: Sizes, seed: int, settings: dict, **params) -> LoopedTransformerPCA:
+    # float64: the reproductions resolve errors far below float32's ~1e-3 degrees. ``settings``
+    # holds the device and skorch's verbosity.
     return LoopedTransformerPCA(lr=sizes.lr, max_epochs=sizes.max_epochs,
                                 batch_size=sizes.batch_size, random_state=seed,
-                                verbose=verbose, dtype="float64", **params)
+                                dtype="float64", **settings, **params)
 
 
 def _growth(report: Report, models: dict):
     """Fig 1/4: heatmaps and log-log growth of the active scalars, plus the structure table."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import (
+        FormatStrFormatter,
+        LogLocator,
+        MaxNLocator,
+        NullFormatter,
+        ScalarFormatter,
+    )
 
     from ...plotting import TrainingCurveDisplay, WeightsDisplay
 
     rows = []
-    figure, axes = plt.subplots(1, len(models), figsize=(4.5 * len(models), 3.6))
-    for ax, (name, (model, X_test)) in zip(axes, models.items(), strict=True):
+    columns = 2
+    figure, axes = plt.subplots(-(-len(models) // columns), columns,
+                                figsize=(10, 3.6 * -(-len(models) // columns)), squeeze=False)
+    for ax, (name, (model, X_test)) in zip(axes.ravel(), models.items(), strict=True):
         weights = WeightsDisplay.from_estimator(model)
-        weights.figure_.suptitle(name)
+        weights.figure_.suptitle(f"{name}: learned weights (blocks: data | query)")
+        for heatmap in weights.axes_:  # matrix indices are integers
+            heatmap.xaxis.set_major_locator(MaxNLocator(integer=True))
+            heatmap.yaxis.set_major_locator(MaxNLocator(integer=True))
+            heatmap.set_xlabel("column")
+            heatmap.set_ylabel("row")
         report.save(weights.figure_, "weights_" + re.sub(r"[^A-Za-z0-9]+", "_", name))
         TrainingCurveDisplay.from_estimator(model, ("u", "w"), ax=ax, loglog=True)
         ax.set_title(name, fontsize="small")
+        ax.set_xlabel("SGD steps")
+        ax.set_ylabel("active scalar (mean diagonal)")
+        for axis in (ax.xaxis, ax.yaxis):  # plain numbers, no overlapping minor labels
+            axis.set_major_formatter(ScalarFormatter())
+            axis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
+            axis.set_minor_formatter(FormatStrFormatter("%g"))
+        ax.tick_params(which="minor", labelsize="x-small")
+        if ax.get_xlim()[1] / ax.get_xlim()[0] > 300:  # many decades: majors suffice
+            ax.xaxis.set_minor_formatter(NullFormatter())
         s = model.structure_report()
         rows.append([name, s["rho"], s["u"], s["w"], s["growth_exponent"],
                      s["predicted_growth_exponent"], s["inactive_max"],
                      s["W_pv21_offdiag_ratio"], s["W_kq12_offdiag_ratio"],
                      model.history_[-1, "train_loss"], model.training_loss(X_test)])
+    figure.suptitle("Fig 1 / Fig 4: growth of the active scalars u (W_pv[21]) and w "
+                    "(W_kq[12]), log-log", fontsize="medium")
     report.save(figure, "fig1_fig4_active_scalar_growth")
     report.table(
         "Fig 1 / Fig 4: learned structure and growth of the active scalars",
@@ -70,7 +97,7 @@ def _growth(report: Report, models: dict):
     )
 
 
-def _single_layers(report: Report, sizes: Sizes, data: dict, seed: int, verbose: int):
+def _single_layers(report: Report, sizes: Sizes, data: dict, seed: int, settings: dict):
     """Fig 2: LN vs no-LN single layers: loss curves, error vs loops, closed forms."""
     import matplotlib.pyplot as plt
 
@@ -86,7 +113,7 @@ def _single_layers(report: Report, sizes: Sizes, data: dict, seed: int, verbose:
         plateaus = no_ln_plateaus(X_test, v / np.linalg.norm(v, axis=1, keepdims=True))
         for name, params in variants.items():
             snapshots = WeightSnapshots()
-            model = _model(sizes, seed, verbose, objective="layerwise", callbacks=[snapshots],
+            model = _model(sizes, seed, settings, objective="layerwise", callbacks=[snapshots],
                            **params).fit(X)
             steps = [s["step"] for s in snapshots.snapshots_]
             test_loss = [model.with_weights(s["W_pv"], s["W_kq"]).training_loss(X_test)
@@ -106,12 +133,17 @@ def _single_layers(report: Report, sizes: Sizes, data: dict, seed: int, verbose:
         rows.append([task, "power method", "—", "—", "—", "—", *power])
         row_axes[2].semilogy(trajectory["loops"], np.median(trajectory["power_errors"], 1),
                              "k--", label="power method")
-        for ax, title in zip(row_axes, ("train loss", "test loss", "error vs loops"),
-                             strict=True):
+        labels = {"train loss": "training loss (mean over matrices)",
+                  "test loss": "test loss (mean over matrices)",
+                  "error vs loops": "median angular error (degrees)"}
+        for ax, (title, ylabel) in zip(row_axes, labels.items(), strict=True):
             ax.set_title(f"{task}: {title}", fontsize="small")
-            ax.set_xlabel("loops K" if "loops" in title else "SGD steps")
-            ax.legend(fontsize="x-small")
-    report.save(figure, "fig2_ln_vs_no_ln")
+            ax.set_xlabel("inference loops K" if "loops" in title else "SGD steps")
+            ax.set_ylabel(ylabel)
+    figure.suptitle("Fig 2: one layer with and without LN, trained layerwise, then looped",
+                    fontsize="medium")
+    legend_outside(figure, axes, ncol=4)
+    report.save(figure, "fig2_ln_vs_no_ln", tight=False)
     report.table(
         "Fig 2: single layers with and without LN, looped at inference",
         ["task", "model", "ρ", "train loss", "test loss", "population plateau",
@@ -123,7 +155,7 @@ def _single_layers(report: Report, sizes: Sizes, data: dict, seed: int, verbose:
     return trained
 
 
-def _snapshots(report: Report, sizes: Sizes, data: dict, seed: int, verbose: int):
+def _snapshots(report: Report, sizes: Sizes, data: dict, seed: int, settings: dict):
     """Fig 5: error vs loops of LN-layerwise snapshots next to the power method."""
     import matplotlib.pyplot as plt
 
@@ -135,7 +167,7 @@ def _snapshots(report: Report, sizes: Sizes, data: dict, seed: int, verbose: int
     figure, axes = plt.subplots(1, len(data), figsize=(6 * len(data), 4))
     for ax, (task, (X, X_test)) in zip(axes, data.items(), strict=True):
         snapshots = WeightSnapshots(epochs)
-        model = _model(sizes, seed, verbose, objective="layerwise",
+        model = _model(sizes, seed, settings, objective="layerwise",
                        callbacks=[snapshots]).fit(X)
         for snapshot in snapshots.snapshots_:
             snap = model.with_weights(snapshot["W_pv"], snapshot["W_kq"])
@@ -148,10 +180,14 @@ def _snapshots(report: Report, sizes: Sizes, data: dict, seed: int, verbose: int
                          *[display.errors[k - 1] for k in LOOPS_SHOWN],
                          factors["measured_median"], factors["predicted_median"]])
         ax.semilogy(display.loops, display.power_errors, "k--", label="power method")
-        ax.legend(fontsize="x-small")
+        ax.set_ylabel("median angular error (degrees)")
+        ax.set_xlabel("inference loops K")
+        ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
         ax.set_title(f"{task}: LN layer snapshots", fontsize="small")
         rows.append([task, "power method", "—",
                      *[display.power_errors[k - 1] for k in LOOPS_SHOWN], "—", "—"])
+    figure.suptitle("Fig 5: training snapshots of the LN layer, looped, next to the power "
+                    "method", fontsize="medium")
     report.save(figure, "fig5_snapshots_vs_power_method")
     report.table(
         "Fig 5: error vs loops for LN-layerwise training snapshots",
@@ -179,8 +215,10 @@ def _depths(report: Report, models: dict):
         rows.append([name, "power method", *median_errors(full["power_errors"], LOOPS_SHOWN)])
     ax.set_xlabel("inference loops K")
     ax.set_ylabel("median angular error (degrees)")
-    ax.legend(fontsize="x-small")
-    report.save(figure, "fig8_depth_transfer")
+    ax.set_title("Fig 8: end-to-end models looped beyond their training depth",
+                 fontsize="medium")
+    legend_outside(figure, [ax], ncol=2)
+    report.save(figure, "fig8_depth_transfer", tight=False)
     report.table(
         "Fig 8: end-to-end models evaluated at other depths",
         ["model", "weights", *[f"error K={k}" for k in LOOPS_SHOWN]],
@@ -190,7 +228,7 @@ def _depths(report: Report, models: dict):
     )
 
 
-def run(out_dir, *, sizes: Sizes, seed=0, verbose=0) -> str:
+def run(out_dir, *, sizes: Sizes, seed=0, device="auto", verbosity=0) -> str:
     """Train every model, write the PNGs and ``report.md`` to ``out_dir``; return the report.
 
     Parameters
@@ -201,26 +239,30 @@ def run(out_dir, *, sizes: Sizes, seed=0, verbose=0) -> str:
         Problem and training sizes (CPU default or paper-sized, named in the report).
     seed : int, default=0
         Seed of the data and the models.
-    verbose : int, default=0
-        Progress bars of every training run.
+    device : str, default="auto"
+        Torch device of every model.
+    verbosity : {0, 1, 2}, default=0
+        1: a line per finished table; 2: also skorch's per-epoch log of every training run.
 
     Returns
     -------
     report : str
         The markdown report.
     """
-    report = Report(out_dir, "Looped transformers learn the power method", sizes, seed)
+    report = Report(out_dir, "Looped transformers learn the power method", sizes, seed,
+                    progress=verbosity >= 1)
+    settings = dict(device=device, verbose=int(verbosity >= 2))
     data = _data(sizes, seed)
     L = sizes.end_to_end_loops
     end_to_end = {
         f"end-to-end L={L}, {task}": (
-            _model(sizes, seed, verbose, n_loops=L).fit(X), X_test)
+            _model(sizes, seed, settings, objective="end_to_end", n_loops=L).fit(X), X_test)
         for task, (X, X_test) in data.items()
     }
-    layers = _single_layers(report, sizes, data, seed, verbose)
+    layers = _single_layers(report, sizes, data, seed, settings)
     layerwise = {f"LN layerwise, {task}": (layers[(task, "LN, normalized target")], X_test)
                  for task, (_, X_test) in data.items()}
     _growth(report, {**end_to_end, **layerwise})
-    _snapshots(report, sizes, data, seed, verbose)
+    _snapshots(report, sizes, data, seed, settings)
     _depths(report, end_to_end)
     return report.write()
