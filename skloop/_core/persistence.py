@@ -227,10 +227,14 @@ def load_estimator(path, registry: dict, device=None):
         state = payload["state_dict"]
     except (KeyError, TypeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path} has a damaged header ({exc}).") from None
+    if not (isinstance(params, dict) and isinstance(fitted, dict) and isinstance(history, list)):
+        raise ValueError(f"{path} has a damaged header (its parts are not a mapping / list).")
     if not isinstance(state, dict) or not all(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
     ):
         raise ValueError(f"{path} has malformed weights.")
+    if not all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point()):
+        raise ValueError(f"{path} holds weights that are not finite (NaN or infinity).")
     if payload.get("checksum") != _checksum(payload):
         raise ValueError(f"{path} fails its checksum: the file was corrupted or modified.")
     upgrade = getattr(cls, "_upgrade_saved_params", None)

@@ -247,9 +247,9 @@ class HookedEstimatorMixin:
                                  self.hook_names())
         stores = {name: [] for name in names}
         with self.hooks({name: _record(stores[name]) for name in names}):
-            parts = self._map_chunks(X, lambda m, x: m(x), self._module().n_layers + 1)
+            predictions = self._map_chunks(X, lambda m, x: m(x), self._module().n_layers + 1)
         arrays = {name: np.concatenate(store) for name, store in stores.items()}
-        return ActivationCache(arrays, np.concatenate(parts).astype(np.float64))
+        return ActivationCache(arrays, predictions.astype(np.float64))
 
     # ------------------------------------------------------------------ interventions
     def _check_heads(self, heads) -> dict:

@@ -98,7 +98,7 @@ def scaled_matrices(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     _, _, bias = _LAYOUT[X.dtype]
     exponent = torch.frexp(X.abs().amax(dim=(1, 2))).exponent.to(torch.int64)
     exponent = torch.where(exponent.abs() > bias // 5, exponent, torch.zeros_like(exponent))
-    if X.device.type == "cpu" and not bool(exponent.any()):
+    if X.device.type == "cpu" and not torch.compiler.is_compiling() and not bool(exponent.any()):
         return X, exponent
     return _ldexp(X, -exponent[:, None, None]), exponent
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 
+from ._linalg import scaled_matrices, unit_vectors
+
 __all__ = ["learning_rate", "subspace_loss", "one_step_target", "layerwise_loss"]
 
 
@@ -26,7 +28,7 @@ def subspace_loss(y: torch.Tensor, projector: torch.Tensor, normalize_output: bo
         the power-method manifold with LN both forms agree (``||y|| = 1``).
     """
     if normalize_output:
-        y = y / y.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        y = unit_vectors(y)  # exact at any scale; a zero output stays zero
     inside = torch.einsum("bi,bij,bj->b", y, projector, y)
     return ((y * y).sum(-1) - inside).mean()
 
@@ -37,11 +39,12 @@ def one_step_target(X, n_points, v, target: str = "normalized"):
     ``"normalized"``: ``Σv / ||Σv||`` with ``Σ = XᵀX / n``; ``"unnormalized"``: ``XᵀX v`` (no
     ``1/n``, math note §1.7: with ``1/n`` the optimal gain would be negative).
     """
-    Xv = X @ v[:, :, None]  # (B, n, 1)
-    XtXv = (X.transpose(1, 2) @ Xv)[:, :, 0]  # (B, d)
     if target == "unnormalized":
-        return XtXv
-    return XtXv / XtXv.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(XtXv.dtype).tiny)
+        return (X.transpose(1, 2) @ (X @ v[:, :, None]))[:, :, 0]  # (B, d)
+    # Only the direction counts: scale extreme matrices first (their products would under- or
+    # overflow), an exact power of two that leaves ordinary data bit-identical.
+    X = scaled_matrices(X)[0]
+    return unit_vectors((X.transpose(1, 2) @ (X @ v[:, :, None]))[:, :, 0])
 
 
 def layerwise_loss(y: torch.Tensor, target: torch.Tensor):
