@@ -190,7 +190,9 @@ class StopOnDivergence(Callback):
         if training and loss is not None and not torch.isfinite(loss).all():
             raise FloatingPointError(
                 f"Training diverged at epoch {len(net.history)}: the training loss became "
-                f"{loss.item()}. Lower the learning rate (lr) or use optimizer='adam'."
+                f"{loss.item()}. Lower the learning rate (lr) or use optimizer='adam'; if the "
+                "data or targets are large (normalize_points=False, unscaled y) rescale them, "
+                "and with a random init lower init_scale."
             )
 
 
@@ -200,7 +202,8 @@ def check_finite_parameters(net) -> None:
         if not torch.isfinite(param).all():
             raise FloatingPointError(
                 f"Training diverged: the parameter {name!r} is not finite after the last step. "
-                "Lower the learning rate (lr) or use optimizer='adam'."
+                "Lower the learning rate (lr) or use optimizer='adam'; if the data or targets "
+                "are large, rescale them."
             )
 
 

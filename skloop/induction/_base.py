@@ -159,6 +159,12 @@ class BaseInductionRegressor(HookedEstimatorMixin, TorchEstimatorMixin, AtomicFi
         if y is None:
             raise ValueError(f"{type(self).__name__} needs targets y; got y=None.")
         y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+        largest = float(np.max(np.abs(y))) if y.size else 0.0
+        if largest**2 >= float(np.finfo(dtype).max):  # the squared error would overflow
+            raise ValueError(
+                f"y has values up to {largest:.3g}, whose squares (the loss) overflow {dtype}; "
+                "rescale y or use dtype='float64'."
+            )
         if y.ndim not in (1, 2) or y.shape[0] != X.shape[0]:
             raise ValueError(
                 f"y must have shape (n_sequences,) or (n_sequences, n_outputs) with "
