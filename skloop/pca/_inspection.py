@@ -30,8 +30,32 @@ __all__ = ["InspectionMixin"]
 
 
 class InspectionMixin:
-    """``with_weights``, ``project_structure``, ``structure_report``, ``loop_trajectory``,
-    ``contraction_factor`` of :class:`~skloop.LoopedTransformerPCA`."""
+    """``training_loss``, ``with_weights``, ``project_structure``, ``structure_report``,
+    ``loop_trajectory``, ``contraction_factor`` of :class:`~skloop.LoopedTransformerPCA`."""
+
+    def training_loss(self, X) -> float:
+        """The training objective evaluated on ``X`` (e.g. a held-out test loss).
+
+        Query vectors are drawn as at ``predict``; the depth is the training depth (``n_loops``
+        end-to-end, one layer layerwise).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_matrices, n_points, n_features) or list of 2-D arrays
+            Data matrices.
+
+        Returns
+        -------
+        loss : float
+        """
+        batch = self._prepare(X, reset=False)
+        inputs, projector = self._objective_inputs(batch, self._query_rng(), self._module_dtype())
+        device = self.net_.device
+        inputs = {key: value.to(device) for key, value in inputs.items()}
+        with torch.no_grad(), self._torch_context():
+            y = self.net_.infer(inputs)
+            projector = None if projector is None else projector.to(device)
+            return float(self.net_.get_loss(y, projector, X=inputs))
 
     def with_weights(self, W_pv, W_kq):
         """A fitted copy whose layer uses the given ``2d × 2d`` weights.

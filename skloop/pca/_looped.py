@@ -447,30 +447,6 @@ class LoopedTransformerPCA(InspectionMixin, TorchEstimatorMixin, BaseMatrixPCA):
             projector = torch.from_numpy(subspace_of_batch(batch).projector).to(dtype)
         return inputs, projector
 
-    def training_loss(self, X) -> float:
-        """The training objective evaluated on ``X`` (e.g. a held-out test loss).
-
-        Query vectors are drawn as at ``predict``; the depth is the training depth (``n_loops``
-        end-to-end, one layer layerwise).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_matrices, n_points, n_features) or list of 2-D arrays
-            Data matrices.
-
-        Returns
-        -------
-        loss : float
-        """
-        batch = self._prepare(X, reset=False)
-        inputs, projector = self._objective_inputs(batch, self._query_rng(), self._module_dtype())
-        device = self.net_.device
-        inputs = {key: value.to(device) for key, value in inputs.items()}
-        with torch.no_grad(), self._torch_context():
-            y = self.net_.infer(inputs)
-            projector = None if projector is None else projector.to(device)
-            return float(self.net_.get_loss(y, projector, X=inputs))
-
     def _build_net(self, d: int, module_seed=0, shuffle_seed=0, online_seed=0):
         """The skorch net for points of dimension ``d`` with this estimator's settings."""
         callbacks = [("active_scalars", record_active_scalars()),
