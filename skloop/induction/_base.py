@@ -29,7 +29,27 @@ from ._hooks import attached
 from ._interventions import HookedEstimatorMixin
 from ._net import RecordDynamics, monitored_rows, resample_each_epoch
 
-__all__ = ["BaseInductionRegressor", "check_sequences"]
+__all__ = ["BaseInductionRegressor", "check_sequences", "document_online_parameters"]
+
+
+# The numpydoc text of the online-training parameters both induction estimators share,
+# substituted for ``%(online_parameters)s`` in their class docstrings (written once).
+ONLINE_PARAMETERS_DOC = """\
+sampler : callable or None, default=None
+        Online training: ``sampler(n, random_state) -> (X, y)`` draws a fresh training set of
+        ``steps_per_epoch × batch_size`` sequences at every epoch (e.g.
+        :class:`~skloop.datasets.InductionTaskSampler`); the ``(X, y)`` given to ``fit`` are
+        then the fixed evaluation set of ``history_``.
+    steps_per_epoch : int, default=100
+        Optimizer steps per epoch in online training (the ``history_`` resolution); only with
+        a ``sampler``."""
+
+
+def document_online_parameters(cls):
+    """Class decorator: put :data:`ONLINE_PARAMETERS_DOC` in place of the line
+    ``%(online_parameters)s`` of the class docstring."""
+    cls.__doc__ = cls.__doc__.replace("%(online_parameters)s", ONLINE_PARAMETERS_DOC)
+    return cls
 
 
 def check_sequences(X, dtype: str, name="X", min_length=1) -> np.ndarray:

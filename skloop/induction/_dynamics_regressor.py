@@ -9,7 +9,7 @@ from sklearn.utils._param_validation import StrOptions
 from .._core.estimator import document_training_parameters
 from .._core.params import AppliesWhen, Integral, Number, Real, applies_when
 from .._core.skorch import plain_module
-from ._base import BaseInductionRegressor
+from ._base import BaseInductionRegressor, document_online_parameters
 from ._dynamics import detect_phases
 from ._net import InductionNet, StopAtSlope
 from ._reparameterized import ReparameterizedInduction
@@ -23,6 +23,7 @@ def _trains_stage1(params) -> bool:
     return params["training"] == "layerwise" and params["stage1"] == "train"
 
 
+@document_online_parameters
 @document_training_parameters
 class InductionDynamicsRegressor(BaseInductionRegressor):
     """The paper's 6-parameter model (eqs. 16–17), trained to show the four phases.
@@ -52,14 +53,7 @@ class InductionDynamicsRegressor(BaseInductionRegressor):
         Stage I learning rate (``None``: ``lr``; only with a trained Stage I).
     stage1_target_p : float or None, default=None
         End Stage I early once ``p̃`` reaches this value (only with a trained Stage I).
-    sampler : callable or None, default=None
-        Online training: ``sampler(n, random_state) -> (X, y)`` draws a fresh training set of
-        ``steps_per_epoch × batch_size`` sequences at every epoch (e.g.
-        :class:`~skloop.datasets.InductionTaskSampler`); the ``(X, y)`` given to ``fit`` are
-        then the fixed evaluation set of ``history_``.
-    steps_per_epoch : int, default=100
-        Optimizer steps per epoch in online training (the ``history_`` resolution); only with
-        a ``sampler``.
+    %(online_parameters)s
     init_scale : float, default=0.01
         ``σ_init`` of the six parameters (eq. 9).
     optimizer : {"sgd", "adam"}, default="sgd"

@@ -15,7 +15,7 @@ from .._core.params import (
     Real,
 )
 from .._core.skorch import plain_module
-from ._base import BaseInductionRegressor
+from ._base import BaseInductionRegressor, document_online_parameters
 from ._constructions import ih2_transformer, ihn_transformer
 from ._mechanism import (
     InductionScore,
@@ -33,6 +33,7 @@ __all__ = ["InductionHeadRegressor"]
 _POSITIVE_INT = Number(Integral, 1, None, closed="left")
 
 
+@document_online_parameters
 @document_training_parameters
 class InductionHeadRegressor(BaseInductionRegressor):
     """A multi-head ALiBi transformer regressing a target from a token sequence.
@@ -55,14 +56,7 @@ class InductionHeadRegressor(BaseInductionRegressor):
         The transformer of eqs. (1)–(2). ``"reparameterized"`` (the 6-parameter model) moved
         to :class:`InductionDynamicsRegressor`; asking for it here raises an error that says
         so.
-    sampler : callable or None, default=None
-        Online training: ``sampler(n, random_state) -> (X, y)`` draws a fresh training set of
-        ``steps_per_epoch × batch_size`` sequences at every epoch (e.g.
-        :class:`~skloop.datasets.InductionTaskSampler`); the ``(X, y)`` given to ``fit`` are
-        then the fixed evaluation set of ``history_``.
-    steps_per_epoch : int, default=100
-        Optimizer steps per epoch in online training (the ``history_`` resolution); only with
-        a ``sampler``.
+    %(online_parameters)s
     n_layers : int, default=2
         Number of layers ``U`` when ``n_heads`` is an int.
     head_dim : int or None, default=None
